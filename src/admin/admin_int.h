@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* admin_int.h - private to src/admin: console reply helpers. */
+#ifndef PGSWITCH_ADMIN_INT_H
+#define PGSWITCH_ADMIN_INT_H
+
+#include <stdbool.h>
+
+#include "pool/pool_types.h"
+#include "proto/pgp_types.h"
+
+#define ADMIN_WAIT_PAUSE 1
+#define ADMIN_WAIT_CLOSE 2
+
+void admin_err(client_t *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void admin_ok(client_t *c, const char *tag);
+/* A result set: header, rows of text (NULL = SQL NULL), then "SHOW". */
+void admin_row_desc(client_t *c, const pgp_field_t *f, int n);
+void admin_row(client_t *c, const char *const *vals, int n);
+/* SHOW <what>; false if unknown. */
+bool admin_show(client_t *c, const char *what);
+
+#endif

@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * show.c - SHOW commands. Column names, order and types match PgBouncer
+ * 1.25 (docs/internals/pgbouncer-compat.md) so dashboards and exporters
+ * keep working; pgswitch additions go at the end, never renamed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "admin/admin_int.h"
+#include "config/cfg.h"
+#include "conn/conn.h"
+#include "metrics/stats.h"
+#include "pool/pool.h"
+#include "proto/pgp.h"
+#include "switch/sw_admin.h"
+
+#define T PGP_OID_TEXT, -1
+#define I4 PGP_OID_INT4, 4
+#define I8 PGP_OID_INT8, 8
+#define NUM PGP_OID_NUMERIC, -1
+
+typedef struct row {
+	char cells[32][96];
+	const char *vals[32];
+	int n;
+} row_t;
+
+static void row_init(row_t *r)
+{
+	r->n = 0;
+}
+
+static void put_s(row_t *r, const char *s)
+{
+	if (!s) {
+		r->vals[r->n++] = NULL;
+		return;
+	}
+	snprintf(r->cells[r->n], sizeof(r->cells[0]), "%s", s);
+	r->vals[r->n] = r->cells[r->n];
+	r->n++;
+}
+
+static void put_i(row_t *r, long long v)
+{
+	snprintf(r->cells[r->n], sizeof(r->cells[0]), "%lld", v);
+	r->vals[r->n] = r->cells[r->n];
+	r->n++;
+}
+
+static void put_u(row_t *r, uint64_t v)
+{
+	snprintf(r->cells[r->n], sizeof(r->cells[0]), "%" PRIu64, v);
+	r->vals[r->n] = r->cells[r->n];
+	r->n++;
+}
+
+/* Monotonic microseconds -> "2026-11-23 13:42:50 UTC". */
+static void put_time(row_t *r, pgs_ctx_t *ctx, int64_t mono_us)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	int64_t wall = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec -
+		       (ev_time_us() - mono_us);
+	time_t t = (time_t)(wall / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(r->cells[r->n], sizeof(r->cells[0]), "%Y-%m-%d %H:%M:%S UTC",
+		 &tm);
+	r->vals[r->n] = r->cells[r->n];
+	r->n++;
+	(void)ctx;
+}
+
+static void emit(client_t *c, row_t *r)
+{
+	admin_row(c, r->vals, r->n);
+}
+
+static const pgp_field_t sock_fields[] = {
+	{"type", T},	     {"user", T},	    {"database", T},
+	{"replication", T},  {"state", T},	    {"addr", T},
+	{"port", I4},	     {"local_addr", T},	    {"local_port", I4},
+	{"connect_time", T}, {"request_time", T},   {"wait", I4},
+	{"wait_us", I4},     {"close_needed", I4},  {"ptr", T},
+	{"link", T},	     {"remote_pid", I4},    {"tls", T},
+	{"application_name", T}, {"prepared_statements", I4}, {"id", I4},
+};
+
+static void client_row(client_t *c, client_t *x, int64_t now)
+{
+	row_t r;
+	char ptr[32], link[32];
+	row_init(&r);
+	put_s(&r, "C");
+	put_s(&r, x->user);
+	put_s(&r, x->dbname);
+	put_s(&r, "none");
+	const char *st = x->state == CL_ACTIVE
+				 ? (x->link ? "active" : "idle")
+				 : "waiting";
+	put_s(&r, st);
+	put_s(&r, x->addr.host);
+	put_i(&r, x->addr.port);
+	put_s(&r, x->local.host);
+	put_i(&r, x->local.port);
+	put_time(&r, c->ctx, x->connect_us);
+	put_time(&r, c->ctx, x->request_us);
+	int64_t w = x->state == CL_WAITING ? now - x->wait_us : 0;
+	put_i(&r, w / 1000000);
+	put_i(&r, w % 1000000);
+	put_i(&r, 0);
+	snprintf(ptr, sizeof(ptr), "%p", (void *)x);
+	snprintf(link, sizeof(link), "%p", (void *)x->link);
+	put_s(&r, ptr);
+	put_s(&r, x->link ? link : "");
+	put_i(&r, 0);
+	put_s(&r, "");
+	put_s(&r, x->vars[VAR_APPNAME] ? x->vars[VAR_APPNAME] : "");
+	put_i(&r, 0);
+	put_i(&r, (long long)x->id);
+	emit(c, &r);
+}
+
+static void server_row(client_t *c, server_t *s)
+{
+	row_t r;
+	char ptr[32], link[32];
+	static const char *const names[] = {"", "", "new", "idle", "active",
+					    "used", "tested", "active_cancel"};
+	row_init(&r);
+	put_s(&r, "S");
+	put_s(&r, s->pool->user->name);
+	put_s(&r, s->pool->db->name);
+	put_s(&r, "none");
+	put_s(&r, names[s->state]);
+	put_s(&r, s->addr.host);
+	put_i(&r, s->addr.port);
+	put_s(&r, s->local.host);
+	put_i(&r, s->local.port);
+	put_time(&r, c->ctx, s->connect_us);
+	put_time(&r, c->ctx, s->request_us);
+	put_i(&r, 0);
+	put_i(&r, 0);
+	put_i(&r, s->dirty || s->generation != s->pool->db->generation);
+	snprintf(ptr, sizeof(ptr), "%p", (void *)s);
+	snprintf(link, sizeof(link), "%p", (void *)s->link);
+	put_s(&r, ptr);
+	put_s(&r, s->link ? link : "");
+	put_i(&r, (long long)s->be_pid);
+	put_s(&r, "");
+	put_s(&r, s->vars[VAR_APPNAME] ? s->vars[VAR_APPNAME] : "");
+	put_i(&r, 0);
+	put_i(&r, (long long)s->id);
+	emit(c, &r);
+}
+
+static void each_list(client_t *c, statlist_t *l, bool servers, int64_t now)
+{
+	list_node_t *n;
+	for (n = l->head.next; n != &l->head; n = n->next) {
+		if (servers)
+			server_row(c, list_entry(n, server_t, node));
+		else
+			client_row(c, list_entry(n, client_t, node), now);
+	}
+}
+
+static void show_clients(client_t *c, bool servers)
+{
+	pgs_ctx_t *ctx = c->ctx;
+	int64_t now = ev_now_us(ctx->loop);
+	admin_row_desc(c, sock_fields, 21);
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (servers) {
+			each_list(c, &p->active_servers, true, now);
+			each_list(c, &p->idle_servers, true, now);
+			each_list(c, &p->used_servers, true, now);
+			each_list(c, &p->tested_servers, true, now);
+			each_list(c, &p->login_servers, true, now);
+		} else {
+			each_list(c, &p->active_clients, false, now);
+			each_list(c, &p->waiting_clients, false, now);
+		}
+	}
+	if (!servers)
+		each_list(c, &ctx->admin_clients, false, now);
+	admin_ok(c, "SHOW");
+}
+
+static void show_pools(client_t *c)
+{
+	static const pgp_field_t f[] = {
+		{"database", T},
+		{"user", T},
+		{"cl_active", I4},
+		{"cl_waiting", I4},
+		{"cl_active_cancel_req", I4},
+		{"cl_waiting_cancel_req", I4},
+		{"sv_active", I4},
+		{"sv_active_cancel", I4},
+		{"sv_being_canceled", I4},
+		{"sv_idle", I4},
+		{"sv_used", I4},
+		{"sv_tested", I4},
+		{"sv_login", I4},
+		{"maxwait", I4},
+		{"maxwait_us", I4},
+		{"pool_mode", T},
+		{"load_balance_hosts", T},
+	};
+	pgs_ctx_t *ctx = c->ctx;
+	int64_t now = ev_now_us(ctx->loop);
+	admin_row_desc(c, f, 17);
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		row_t r;
+		row_init(&r);
+		put_s(&r, p->db->name);
+		put_s(&r, p->user->name);
+		put_i(&r, p->active_clients.count);
+		put_i(&r, p->waiting_clients.count);
+		put_i(&r, 0);
+		put_i(&r, 0);
+		put_i(&r, p->active_servers.count);
+		put_i(&r, 0);
+		put_i(&r, 0);
+		put_i(&r, p->idle_servers.count);
+		put_i(&r, p->used_servers.count);
+		put_i(&r, p->tested_servers.count);
+		put_i(&r, p->login_servers.count);
+		int64_t w = 0;
+		list_node_t *first = statlist_first(&p->waiting_clients);
+		if (first)
+			w = now - list_entry(first, client_t, node)->wait_us;
+		put_i(&r, w / 1000000);
+		put_i(&r, w % 1000000);
+		put_s(&r, cfg_pool_mode_name((cfg_pool_mode_t)pool_mode(p)));
+		put_s(&r, NULL);
+		emit(c, &r);
+	}
+	admin_ok(c, "SHOW");
+}
+
+static void show_databases(client_t *c)
+{
+	static const pgp_field_t f[] = {
+		{"name", T},
+		{"host", T},
+		{"port", I4},
+		{"database", T},
+		{"force_user", T},
+		{"pool_size", I4},
+		{"min_pool_size", I4},
+		{"reserve_pool_size", I4},
+		{"server_lifetime", I4},
+		{"pool_mode", T},
+		{"load_balance_hosts", T},
+		{"max_connections", I4},
+		{"current_connections", I4},
+		{"max_client_connections", I4},
+		{"current_client_connections", I4},
+		{"paused", I4},
+		{"disabled", I4},
+	};
+	pgs_ctx_t *ctx = c->ctx;
+	const cfg_t *cfg = ctx->cfg;
+	admin_row_desc(c, f, 17);
+	list_node_t *n;
+	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next) {
+		pool_db_t *db = list_entry(n, pool_db_t, node);
+		row_t r;
+		row_init(&r);
+		put_s(&r, db->name);
+		put_s(&r, db->host);
+		put_i(&r, db->port);
+		put_s(&r, db->dbname);
+		put_s(&r, db->forced_user);
+		put_i(&r, db->pool_size >= 0 ? db->pool_size
+					     : cfg->default_pool_size);
+		put_i(&r, db->min_pool_size >= 0 ? db->min_pool_size
+						 : cfg->min_pool_size);
+		put_i(&r, db->reserve_pool >= 0 ? db->reserve_pool
+						: cfg->reserve_pool_size);
+		put_i(&r, cfg->server_lifetime / 1000);
+		put_s(&r, db->pool_mode == CFG_POOL_UNSET
+				  ? NULL
+				  : cfg_pool_mode_name(db->pool_mode));
+		put_s(&r, NULL);
+		put_i(&r, db->max_db_connections > 0 ? db->max_db_connections
+						     : cfg->max_db_connections);
+		put_i(&r, db->server_count);
+		put_i(&r, cfg->max_db_client_connections);
+		put_i(&r, db->client_count);
+		put_i(&r, db->paused || ctx->paused_all);
+		put_i(&r, db->disabled);
+		emit(c, &r);
+	}
+	/* The console itself, as PgBouncer lists it. */
+	row_t r;
+	row_init(&r);
+	put_s(&r, "pgbouncer");
+	put_s(&r, NULL);
+	put_i(&r, cfg->listen_port);
+	put_s(&r, "pgbouncer");
+	put_s(&r, "pgbouncer");
+	put_i(&r, 2);
+	put_i(&r, 0);
+	put_i(&r, 0);
+	put_i(&r, 0);
+	put_s(&r, "statement");
+	put_s(&r, NULL);
+	put_i(&r, 0);
+	put_i(&r, 0);
+	put_i(&r, 0);
+	put_i(&r, ctx->admin_clients.count);
+	put_i(&r, 0);
+	put_i(&r, 0);
+	emit(c, &r);
+	admin_ok(c, "SHOW");
+}
+
+static void show_users(client_t *c)
+{
+	static const pgp_field_t f[] = {
+		{"name", T},
+		{"pool_size", T},
+		{"reserve_pool_size", T},
+		{"pool_mode", T},
+		{"max_user_connections", I4},
+		{"current_connections", I4},
+		{"max_user_client_connections", I4},
+		{"current_client_connections", I4},
+	};
+	pgs_ctx_t *ctx = c->ctx;
+	admin_row_desc(c, f, 8);
+	list_node_t *n;
+	for (n = ctx->users.next; n != &ctx->users; n = n->next) {
+		pool_user_t *u = list_entry(n, pool_user_t, node);
+		row_t r;
+		row_init(&r);
+		put_s(&r, u->name);
+		put_s(&r, "");
+		put_s(&r, "");
+		put_s(&r, u->pool_mode == CFG_POOL_UNSET
+				  ? NULL
+				  : cfg_pool_mode_name(u->pool_mode));
+		put_i(&r, u->max_user_connections > 0
+				  ? u->max_user_connections
+				  : ctx->cfg->max_user_connections);
+		put_i(&r, u->server_count);
+		put_i(&r, ctx->cfg->max_user_client_connections);
+		put_i(&r, u->client_count);
+		emit(c, &r);
+	}
+	admin_ok(c, "SHOW");
+}
+
+static const char *const stat_names[] = {
+	"server_assignment_count", "xact_count",     "query_count",
+	"bytes_received",	   "bytes_sent",     "xact_time",
+	"query_time",		   "wait_time",	     "client_parse_count",
+	"server_parse_count",	   "bind_count",
+};
+
+static void put_counters(row_t *r, const stats_counters_t *s)
+{
+	put_u(r, s->server_assignment_count);
+	put_u(r, s->xact_count);
+	put_u(r, s->query_count);
+	put_u(r, s->bytes_received);
+	put_u(r, s->bytes_sent);
+	put_u(r, s->xact_time_us);
+	put_u(r, s->query_time_us);
+	put_u(r, s->wait_time_us);
+	put_u(r, s->client_parse_count);
+	put_u(r, s->server_parse_count);
+	put_u(r, s->bind_count);
+}
+
+static void put_avgs(row_t *r, const stats_t *st)
+{
+	const stats_counters_t *a = &st->avg;
+	put_u(r, a->server_assignment_count);
+	put_u(r, a->xact_count);
+	put_u(r, a->query_count);
+	put_u(r, a->bytes_received);
+	put_u(r, a->bytes_sent);
+	put_u(r, st->avg_xact_time);
+	put_u(r, st->avg_query_time);
+	put_u(r, st->avg_wait_time);
+	put_u(r, a->client_parse_count);
+	put_u(r, a->server_parse_count);
+	put_u(r, a->bind_count);
+}
+
+/* which: 0 = STATS, 1 = STATS_TOTALS, 2 = STATS_AVERAGES */
+static void show_stats(client_t *c, int which)
+{
+	static const char *const avg_names[] = {
+		"avg_server_assignment_count", "avg_xact_count",
+		"avg_query_count", "avg_recv", "avg_sent", "avg_xact_time",
+		"avg_query_time", "avg_wait_time", "avg_client_parse_count",
+		"avg_server_parse_count", "avg_bind_count"};
+	pgp_field_t f[24];
+	char names[24][48];
+	int nf = 0;
+	f[nf++] = (pgp_field_t){"database", T};
+	for (int i = 0; i < 11; i++) {
+		if (which == 0)
+			snprintf(names[i], sizeof(names[i]), "total_%s",
+				 stat_names[i]);
+		else if (which == 2 && i >= 8)
+			snprintf(names[i], sizeof(names[i]), "avg_%s",
+				 stat_names[i]);
+		else
+			snprintf(names[i], sizeof(names[i]), "%s",
+				 stat_names[i]);
+		f[nf++] = (pgp_field_t){names[i], NUM};
+	}
+	if (which == 0)
+		for (int i = 0; i < 11; i++)
+			f[nf++] = (pgp_field_t){avg_names[i], NUM};
+	/* PgBouncer 1.18 named these total_received/total_sent etc. */
+	admin_row_desc(c, f, nf);
+	pgs_ctx_t *ctx = c->ctx;
+	list_node_t *n, *m;
+	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next) {
+		pool_db_t *db = list_entry(n, pool_db_t, node);
+		stats_counters_t tot;
+		memset(&tot, 0, sizeof(tot));
+		for (m = ctx->pools.next; m != &ctx->pools; m = m->next) {
+			pool_t *p = list_entry(m, pool_t, node);
+			if (p->db == db)
+				stats_add(&tot, &p->stats.total);
+		}
+		row_t r;
+		row_init(&r);
+		put_s(&r, db->name);
+		if (which != 2)
+			put_counters(&r, &tot);
+		if (which != 1)
+			put_avgs(&r, &db->stats);
+		emit(c, &r);
+	}
+	admin_ok(c, "SHOW");
+}
+
+static void show_config(client_t *c)
+{
+	static const pgp_field_t f[] = {
+		{"key", T}, {"value", T}, {"default", T}, {"changeable", T}};
+	admin_row_desc(c, f, 4);
+	cfg_show_row_t cr;
+	for (size_t i = 0; cfg_show(c->ctx->cfg, i, &cr); i++) {
+		row_t r;
+		row_init(&r);
+		put_s(&r, cr.key);
+		put_s(&r, cr.value);
+		put_s(&r, cr.default_value ? cr.default_value : "");
+		put_s(&r, cr.changeable ? "yes" : "no");
+		emit(c, &r);
+	}
+	admin_ok(c, "SHOW");
+}
+
+static void show_lists(client_t *c)
+{
+	static const pgp_field_t f[] = {{"list", T}, {"items", I4}};
+	pgs_ctx_t *ctx = c->ctx;
+	int ndb = 0, nuser = 0, npool = 0, used_cl = 0, used_sv = 0;
+	list_node_t *n;
+	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next)
+		ndb++;
+	for (n = ctx->users.next; n != &ctx->users; n = n->next)
+		nuser++;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		npool++;
+		used_cl += p->active_clients.count + p->waiting_clients.count;
+		used_sv += pool_server_total(p);
+	}
+	used_cl += ctx->admin_clients.count;
+	const char *names[] = {"databases",   "users",	       "peers",
+			       "pools",	      "peer_pools",    "free_clients",
+			       "used_clients", "login_clients", "free_servers",
+			       "used_servers", "dns_names",     "dns_zones",
+			       "dns_queries", "dns_pending"};
+	int vals[] = {ndb,    nuser,  0, npool, 0, 0, used_cl,
+		      ctx->login_clients.count, 0, used_sv, 0, 0, 0, 0};
+	admin_row_desc(c, f, 2);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		row_t r;
+		row_init(&r);
+		put_s(&r, names[i]);
+		put_i(&r, vals[i]);
+		emit(c, &r);
+	}
+	admin_ok(c, "SHOW");
+}
+
+static void show_mem(client_t *c)
+{
+	static const pgp_field_t f[] = {{"name", T},	 {"size", I4},
+					{"used", I4},	 {"free", I4},
+					{"memtotal", I4}};
+	pgs_ctx_t *ctx = c->ctx;
+	int ncl = ctx->client_count, nsv = 0, npool = 0;
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		npool++;
+		nsv += pool_server_total(list_entry(n, pool_t, node));
+	}
+	struct {
+		const char *name;
+		int size, used;
+	} rows[] = {
+		{"user_cache", (int)sizeof(pool_user_t), 0},
+		{"db_cache", (int)sizeof(pool_db_t), 0},
+		{"pool_cache", (int)sizeof(pool_t), npool},
+		{"server_cache", (int)sizeof(server_t), nsv},
+		{"client_cache", (int)sizeof(client_t), ncl},
+		{"iobuf_cache", ctx->cfg->pkt_buf, ncl + nsv},
+	};
+	admin_row_desc(c, f, 5);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		row_t r;
+		row_init(&r);
+		put_s(&r, rows[i].name);
+		put_i(&r, rows[i].size);
+		put_i(&r, rows[i].used);
+		put_i(&r, 0);
+		put_i(&r, rows[i].size * rows[i].used);
+		emit(c, &r);
+	}
+	admin_ok(c, "SHOW");
+}
+
+static void show_one(client_t *c, const char *col, const char *val)
+{
+	pgp_field_t f = {col, T};
+	admin_row_desc(c, &f, 1);
+	admin_row(c, &val, 1);
+	admin_ok(c, "SHOW");
+}
+
+static void show_state(client_t *c)
+{
+	static const pgp_field_t f[] = {{"key", T}, {"value", T}};
+	pgs_ctx_t *ctx = c->ctx;
+	bool paused = ctx->paused_all, susp = ctx->suspended;
+	const char *rows[3][2] = {
+		{"active", !paused && !susp ? "yes" : "no"},
+		{"paused", paused ? "yes" : "no"},
+		{"suspended", susp ? "yes" : "no"},
+	};
+	admin_row_desc(c, f, 2);
+	for (int i = 0; i < 3; i++)
+		admin_row(c, rows[i], 2);
+	admin_ok(c, "SHOW");
+}
+
+static void show_help(client_t *c)
+{
+	pgp_wr_notice(&c->io.obuf, "NOTICE", "00000",
+		      "Console usage\n\tSHOW HELP|CONFIG|DATABASES|POOLS|"
+		      "CLIENTS|SERVERS|USERS|VERSION\n\tSHOW LISTS|MEM|STATE\n"
+		      "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES\n"
+		      "\tSHOW SWITCHOVER [<db>]\n\tSET key = arg\n\tRELOAD\n"
+		      "\tPAUSE [<db>]\n\tRESUME [<db>]\n\tDISABLE <db>\n"
+		      "\tENABLE <db>\n\tRECONNECT [<db>]\n\tKILL [<db>]\n"
+		      "\tKILL_CLIENT <client_id>\n\tSUSPEND\n\tSHUTDOWN\n"
+		      "\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
+		      "\tWAIT_CLOSE [<db>]\n"
+		      "\tSWITCHOVER <db> TO '<conninfo>' [WITH (...)]\n"
+		      "\tSWITCHOVER <db> ABORT");
+	admin_ok(c, "SHOW");
+}
+
+bool admin_show(client_t *c, const char *what)
+{
+	if (strcasecmp(what, "clients") == 0)
+		show_clients(c, false);
+	else if (strcasecmp(what, "servers") == 0)
+		show_clients(c, true);
+	else if (strcasecmp(what, "pools") == 0)
+		show_pools(c);
+	else if (strcasecmp(what, "databases") == 0)
+		show_databases(c);
+	else if (strcasecmp(what, "users") == 0)
+		show_users(c);
+	else if (strcasecmp(what, "stats") == 0)
+		show_stats(c, 0);
+	else if (strcasecmp(what, "stats_totals") == 0)
+		show_stats(c, 1);
+	else if (strcasecmp(what, "stats_averages") == 0)
+		show_stats(c, 2);
+	else if (strcasecmp(what, "config") == 0)
+		show_config(c);
+	else if (strcasecmp(what, "lists") == 0)
+		show_lists(c);
+	else if (strcasecmp(what, "mem") == 0)
+		show_mem(c);
+	else if (strcasecmp(what, "state") == 0)
+		show_state(c);
+	else if (strcasecmp(what, "help") == 0)
+		show_help(c);
+	else if (strcasecmp(what, "version") == 0)
+		show_one(c, "version", "PgBouncer 1.25.0 (pgswitch " PGSWITCH_VERSION ")");
+	else if (strcasecmp(what, "switchover") == 0)
+		sw_admin_show(c, NULL);
+	else
+		return false;
+	return true;
+}

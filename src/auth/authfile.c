@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * authfile.c - PgBouncer-style userlist.txt:
+ *
+ *   "username" "password or secret" anything else is ignored
+ *
+ * Fields are double-quoted, "" inside a field is a literal quote, blank
+ * lines and lines starting with ';' or '#' are skipped. Malformed lines
+ * are skipped and counted rather than aborting the load (PgBouncer stops
+ * at the first one, which silently drops every user after a typo). A
+ * repeated user name keeps its last secret, as PgBouncer does.
+ *
+ * The file is read once into one buffer and unquoted in place; an
+ * open-addressing hash table indexes it for O(1) lookups.
+ */
+#include "auth/auth_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+/* Guard against pointing auth_file at something huge by mistake. */
+#define AUTH_FILE_MAX_SIZE ((size_t)256 << 20)
+/* PgBouncer's limits are 128 / 2048; be a little more generous. */
+#define AUTH_FILE_MAX_USER   1024
+#define AUTH_FILE_MAX_SECRET 4096
+
+struct auth_entry {
+	const char *user;
+	const char *secret;
+	uint64_t hash;
+};
+
+struct auth_file {
+	char *buf; /* file contents; fields point into it */
+	size_t buflen;
+	struct auth_entry *ents;
+	size_t n;
+	uint32_t *slots; /* entry index + 1; 0 = empty */
+	size_t mask;	 /* slot count - 1 (power of two) */
+	uint64_t seed;	 /* random per load: no crafted collisions */
+};
+
+/* FNV-1a over the seed and the name, then a splitmix64 finaliser. */
+static uint64_t hash_name(uint64_t seed, const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h;
+}
+
+static char *read_all(FILE *f, size_t *len, const char **errstr)
+{
+	size_t cap = 1 << 16;
+	size_t n = 0;
+	char *buf = malloc(cap + 1);
+
+	if (buf == NULL) {
+		*errstr = "out of memory";
+		return NULL;
+	}
+	for (;;) {
+		size_t got = fread(buf + n, 1, cap - n, f);
+
+		n += got;
+		if (n < cap) {
+			if (ferror(f)) {
+				*errstr = "cannot read auth file";
+				free(buf);
+				return NULL;
+			}
+			break; /* EOF */
+		}
+		if (cap >= AUTH_FILE_MAX_SIZE) {
+			*errstr = "auth file too large";
+			free(buf);
+			return NULL;
+		}
+		size_t ncap = cap * 2;
+		if (ncap > AUTH_FILE_MAX_SIZE)
+			ncap = AUTH_FILE_MAX_SIZE;
+		char *nb = realloc(buf, ncap + 1);
+		if (nb == NULL) {
+			*errstr = "out of memory";
+			free(buf);
+			return NULL;
+		}
+		buf = nb;
+		cap = ncap;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/*
+ * Parse one quoted field at *P (before END), unquoting it in place and
+ * NUL-terminating it. The NUL lands on or before the closing quote, which
+ * has already been consumed, so nothing unread is overwritten.
+ */
+static bool parse_field(char **pp, char *end, char **field, size_t *flen)
+{
+	char *p = *pp;
+	char *w;
+
+	if (p >= end || *p != '"')
+		return false;
+	p++;
+	*field = w = p;
+	for (;;) {
+		if (p >= end || *p == '\0')
+			return false; /* unterminated, or a NUL byte */
+		if (*p == '"') {
+			if (p + 1 < end && p[1] == '"') {
+				*w++ = '"';
+				p += 2;
+				continue;
+			}
+			p++;
+			break;
+		}
+		*w++ = *p++;
+	}
+	*flen = (size_t)(w - *field);
+	*w = '\0';
+	*pp = p;
+	return true;
+}
+
+static char *skip_blank(char *p, char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* Returns 1 for an entry, 0 for a blank/comment line, -1 if malformed. */
+static int parse_line(char *p, char *end, char **user, char **secret)
+{
+	size_t ulen;
+	size_t slen;
+
+	p = skip_blank(p, end);
+	if (p == end || *p == ';' || *p == '#')
+		return 0;
+	if (!parse_field(&p, end, user, &ulen))
+		return -1;
+	p = skip_blank(p, end);
+	if (!parse_field(&p, end, secret, &slen))
+		return -1;
+	if (ulen == 0 || ulen > AUTH_FILE_MAX_USER ||
+	    slen > AUTH_FILE_MAX_SECRET)
+		return -1;
+	return 1;
+}
+
+static const struct auth_entry *find(const auth_file_t *af, const char *user,
+				     uint64_t h, size_t *slot)
+{
+	size_t i = (size_t)h & af->mask;
+
+	for (;;) {
+		uint32_t k = af->slots[i];
+
+		if (k == 0) {
+			*slot = i;
+			return NULL;
+		}
+		const struct auth_entry *e = &af->ents[k - 1];
+		if (e->hash == h && strcmp(e->user, user) == 0) {
+			*slot = i;
+			return e;
+		}
+		i = (i + 1) & af->mask;
+	}
+}
+
+static bool build_index(auth_file_t *af)
+{
+	size_t nslots = 16;
+	size_t kept = 0;
+
+	while (nslots < af->n * 2)
+		nslots *= 2;
+	af->slots = calloc(nslots, sizeof(*af->slots));
+	if (af->slots == NULL)
+		return false;
+	af->mask = nslots - 1;
+	for (size_t i = 0; i < af->n; i++) {
+		struct auth_entry *e = &af->ents[i];
+		size_t slot;
+		const struct auth_entry *old;
+
+		e->hash = hash_name(af->seed, e->user);
+		old = find(af, e->user, e->hash, &slot);
+		if (old != NULL) {
+			/* later line wins; the entry stays where it was */
+			af->ents[af->slots[slot] - 1].secret = e->secret;
+			continue;
+		}
+		/* compact as we go so indexes stay dense */
+		af->ents[kept] = *e;
+		af->slots[slot] = (uint32_t)(kept + 1);
+		kept++;
+	}
+	af->n = kept;
+	return true;
+}
+
+auth_file_t *auth_file_load(const char *path, int *bad_lines,
+			    const char **errstr)
+{
+	const char *dummy;
+	auth_file_t *af;
+	FILE *f;
+	char *p;
+	char *end;
+	size_t cap = 0;
+	int bad = 0;
+
+	if (errstr == NULL)
+		errstr = &dummy;
+	if (bad_lines != NULL)
+		*bad_lines = 0;
+	if (path == NULL) {
+		*errstr = "no auth file given";
+		return NULL;
+	}
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		*errstr = "cannot open auth file";
+		return NULL;
+	}
+	af = calloc(1, sizeof(*af));
+	if (af == NULL) {
+		fclose(f);
+		*errstr = "out of memory";
+		return NULL;
+	}
+	af->buf = read_all(f, &af->buflen, errstr);
+	fclose(f);
+	if (af->buf == NULL)
+		goto fail_quiet;
+	if (RAND_bytes((unsigned char *)&af->seed, sizeof(af->seed)) != 1) {
+		*errstr = "cannot seed auth file index";
+		goto fail_quiet;
+	}
+
+	p = af->buf;
+	end = af->buf + af->buflen;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *le = nl ? nl : end;
+		char *next = nl ? nl + 1 : end;
+		char *user;
+		char *secret;
+		int r;
+
+		if (le > p && le[-1] == '\r')
+			le--;
+		r = parse_line(p, le, &user, &secret);
+		p = next;
+		if (r < 0)
+			bad++;
+		if (r <= 0)
+			continue;
+		if (af->n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct auth_entry *ne =
+				realloc(af->ents, ncap * sizeof(*ne));
+
+			if (ne == NULL)
+				goto fail_oom;
+			af->ents = ne;
+			cap = ncap;
+		}
+		af->ents[af->n].user = user;
+		af->ents[af->n].secret = secret;
+		af->n++;
+	}
+	if (!build_index(af))
+		goto fail_oom;
+	if (bad_lines != NULL)
+		*bad_lines = bad;
+	return af;
+
+fail_oom:
+	*errstr = "out of memory";
+fail_quiet:
+	auth_file_free(af);
+	return NULL;
+}
+
+const char *auth_file_lookup(const auth_file_t *af, const char *user)
+{
+	const struct auth_entry *e;
+	size_t slot;
+
+	if (af == NULL || user == NULL || af->slots == NULL)
+		return NULL;
+	e = find(af, user, hash_name(af->seed, user), &slot);
+	return e ? e->secret : NULL;
+}
+
+void auth_file_free(auth_file_t *af)
+{
+	if (af == NULL)
+		return;
+	/* the buffer holds every password: wipe it */
+	if (af->buf != NULL)
+		OPENSSL_clear_free(af->buf, af->buflen + 1);
+	free(af->ents);
+	free(af->slots);
+	free(af);
+}

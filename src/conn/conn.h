@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn.h - client and server connection state machines.
+ *
+ * Interface (client side):
+ *   client_accept()   listener callback: accept and start a login
+ *   client_close()    THE exit for a client: logs with context, sends a
+ *                     FATAL ErrorResponse when SQLSTATE is given, unlinks,
+ *                     defers the free
+ *   client_process()  run buffered client input (e.g. after linking)
+ *   client_welcome()  finish a login once the pool knows server params
+ *   client_error()    non-fatal ErrorResponse + ReadyForQuery
+ * Interface (server side):
+ *   server_launch()   open a connection for a pool
+ *   server_close()    THE exit for a server connection
+ *   server_link()     give a server to a client (re-syncs parameters)
+ *   server_reset()    run server_reset_query / server_check_query
+ *   server_cancel()   send a CancelRequest for a server's backend
+ *   server_process()  run buffered server input
+ */
+#ifndef PGSWITCH_CONN_H
+#define PGSWITCH_CONN_H
+
+#include "conn/conn_types.h"
+
+void client_accept(pgs_ctx_t *ctx, int lfd);
+void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void client_process(client_t *c);
+void client_welcome(client_t *c);
+void client_error(client_t *c, const char *sqlstate, const char *msg);
+bool client_flush(client_t *c);
+void client_update_io(client_t *c);
+const char *client_var_name(conn_var_t v);
+/* Log with the PgBouncer connection prefix "C-0x..: db/user@addr:port". */
+void client_log(client_t *c, int lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+server_t *server_launch(pool_t *p);
+void server_close(server_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void server_link(server_t *s, client_t *c);
+void server_reset(server_t *s, const char *sql);
+void server_cancel(pgs_ctx_t *ctx, server_t *target);
+void server_process(server_t *s);
+bool server_flush(server_t *s);
+void server_update_io(server_t *s);
+void server_log(server_t *s, int lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Shared socket helpers (conn/io.c). */
+int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax);
+void conn_io_free(conn_io_t *io);
+/* Read into free space: >0 bytes, 0 EOF, -1 nothing now (EAGAIN),
+ * -2 error. */
+int conn_io_read(conn_io_t *io);
+/* Write pending output: 1 all written, 0 partial, -1 error. */
+int conn_io_flush(conn_io_t *io);
+/* Bytes we let the peer's output hold before we stop reading. */
+#define CONN_HIGH_WATER (256 * 1024)
+#define CONN_OBUF_MAX (64u * 1024 * 1024)
+
+#endif

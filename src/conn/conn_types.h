@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn_types.h - client and server connection objects and their states.
+ *
+ * Each object is on exactly one state list of its pool (or of the context
+ * while it has no pool); the state enum says which. The only way to move
+ * is pool_client_state() / pool_server_state().
+ *
+ * Client states:
+ *   CL_LOGIN         startup packet and authentication
+ *   CL_WAITING_LOGIN authenticated, waiting for a first server login so
+ *                    the pool knows the server's ParameterStatus set
+ *   CL_WAITING       has a request but no server (queue is FIFO)
+ *   CL_ACTIVE        logged in: idle, or linked to a server
+ *   CL_JUSTFREE      closed, freed after this loop iteration
+ *
+ * Server states:
+ *   SV_LOGIN    connecting / startup / auth / connect_query
+ *   SV_IDLE     ready, unlinked
+ *   SV_ACTIVE   linked to a client
+ *   SV_USED     released, needs server_check_query before reuse
+ *   SV_TESTED   running server_reset_query or server_check_query
+ *   SV_CANCEL   a short-lived connection carrying one CancelRequest
+ *   SV_JUSTFREE closed, freed after this loop iteration
+ */
+#ifndef PGSWITCH_CONN_TYPES_H
+#define PGSWITCH_CONN_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "auth/auth_types.h"
+#include "util/buf.h"
+#include "util/list.h"
+
+typedef struct client client_t;
+typedef struct server server_t;
+typedef struct pool pool_t;
+typedef struct pgs_ctx pgs_ctx_t;
+
+typedef enum client_state {
+	CL_FREE = 0,
+	CL_JUSTFREE,
+	CL_LOGIN,
+	CL_WAITING_LOGIN,
+	CL_WAITING,
+	CL_ACTIVE,
+} client_state_t;
+
+typedef enum server_state {
+	SV_FREE = 0,
+	SV_JUSTFREE,
+	SV_LOGIN,
+	SV_IDLE,
+	SV_ACTIVE,
+	SV_USED,
+	SV_TESTED,
+	SV_CANCEL,
+} server_state_t;
+
+/*
+ * Tracked session parameters: re-synced with SET when a client gets a
+ * server whose values differ, so a client always sees its own values.
+ */
+typedef enum conn_var {
+	VAR_CLIENT_ENCODING,
+	VAR_DATESTYLE,
+	VAR_TIMEZONE,
+	VAR_INTERVALSTYLE,
+	VAR_STD_STRINGS,
+	VAR_APPNAME,
+	VAR_COUNT,
+} conn_var_t;
+
+/* Socket plus buffers. The read buffer is fixed (pkt_buf); large
+ * messages stream through it. The output buffer has a hard maximum. */
+typedef struct conn_io {
+	int fd;
+	uint8_t *rbuf;
+	uint32_t rcap;
+	uint32_t rpos; /* processed up to here */
+	uint32_t rlen; /* filled up to here */
+	buf_t obuf;
+	bool eof;
+	bool want_read;
+	bool want_write;
+} conn_io_t;
+
+typedef struct conn_addr {
+	char host[64];
+	int port;
+	bool unix_sock;
+} conn_addr_t;
+
+struct client {
+	list_node_t node;
+	client_state_t state;
+	pgs_ctx_t *ctx;
+	pool_t *pool;
+	server_t *link;
+	conn_io_t io;
+	conn_addr_t addr;
+	conn_addr_t local;
+
+	char *user;
+	char *dbname;
+	char *vars[VAR_COUNT];
+	uint32_t key_pid; /* BackendKeyData we issued */
+	uint32_t key_secret;
+	int proto_minor;
+	bool admin;
+	bool admin_rw; /* admin_users (vs stats_users) */
+	bool wait_for_welcome;
+	bool close_after_flush;
+
+	/* login */
+	int auth_step;
+	uint8_t md5_salt[4];
+	scram_server_t *scram;
+	const char *secret; /* stored secret of the user, or NULL */
+
+	/* forwarding */
+	uint32_t fwd_left; /* bytes of the current message still to pass */
+
+	int64_t connect_us;
+	int64_t request_us; /* last activity */
+	int64_t wait_us;    /* when it started waiting for a server */
+	int64_t query_us;   /* when the current query was sent */
+	int64_t xact_us;
+	uint64_t id;
+
+	/* admin console: a command waiting to complete (PAUSE, WAIT_CLOSE) */
+	int admin_wait;
+	char *admin_wait_db;
+};
+
+struct server {
+	list_node_t node;
+	server_state_t state;
+	pgs_ctx_t *ctx;
+	pool_t *pool;
+	client_t *link;
+	conn_io_t io;
+	conn_addr_t addr;  /* where we connected */
+	conn_addr_t local; /* our side */
+
+	char *vars[VAR_COUNT];
+	uint32_t be_pid;
+	uint32_t be_key;
+	uint32_t generation; /* pool_db generation at connect time */
+
+	char tx_status;       /* last ReadyForQuery status */
+	uint32_t expect_rfq;  /* ReadyForQuery messages still owed to client */
+	uint32_t swallow_rfq; /* our own queries whose replies we eat */
+	bool connected;
+	bool dirty;   /* close instead of reuse (RECONNECT, target change) */
+	bool welcome; /* login sent ParameterStatus we should cache */
+	bool setting;
+	bool in_copy;
+
+	uint32_t fwd_left;
+	uint32_t drop_left; /* bytes of a swallowed message to skip */
+	scram_client_t *scram;
+	int auth_done;
+
+	/* ParameterStatus seen during login, for the pool's welcome. */
+	char *pnames[32];
+	char *pvalues[32];
+	int nparams;
+
+	/* The target at connect time, for cancels and logs. */
+	char target_host[256];
+	int target_port;
+
+	/* cancel connections: whom to cancel */
+	uint32_t cancel_pid;
+	uint32_t cancel_key;
+
+	int64_t connect_us;
+	int64_t request_us; /* last use */
+	int64_t query_us;
+	uint64_t id;
+};
+
+#endif

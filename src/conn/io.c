@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io.c - the socket + buffer pair shared by client and server objects.
+ * Reads go into a fixed buffer (compacted before a read, never grown);
+ * writes drain a bounded output buffer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn/conn.h"
+
+int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax)
+{
+	memset(io, 0, sizeof(*io));
+	io->fd = fd;
+	io->rbuf = malloc(rcap);
+	if (!io->rbuf)
+		return -1;
+	io->rcap = rcap;
+	buf_init(&io->obuf, omax);
+	io->want_read = true;
+	return 0;
+}
+
+void conn_io_free(conn_io_t *io)
+{
+	if (io->fd >= 0)
+		close(io->fd);
+	io->fd = -1;
+	free(io->rbuf);
+	io->rbuf = NULL;
+	buf_free(&io->obuf);
+}
+
+int conn_io_read(conn_io_t *io)
+{
+	if (io->rpos == io->rlen) {
+		io->rpos = io->rlen = 0;
+	} else if (io->rpos > 0 && io->rcap - io->rlen < 1024) {
+		memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
+		io->rlen -= io->rpos;
+		io->rpos = 0;
+	}
+	if (io->rlen == io->rcap)
+		return -1;
+	ssize_t n = recv(io->fd, io->rbuf + io->rlen, io->rcap - io->rlen, 0);
+	if (n > 0) {
+		io->rlen += (uint32_t)n;
+		return (int)n;
+	}
+	if (n == 0) {
+		io->eof = true;
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return -1;
+	return -2;
+}
+
+int conn_io_flush(conn_io_t *io)
+{
+	while (buf_pending(&io->obuf) > 0) {
+		ssize_t n = send(io->fd, buf_head(&io->obuf),
+				 buf_pending(&io->obuf), MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&io->obuf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return -1;
+	}
+	return 1;
+}

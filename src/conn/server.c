@@ -1,0 +1,737 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c - the server state machine: connect, log in (md5, SCRAM,
+ * cleartext), run reset/check queries, and forward server messages to
+ * the linked client.
+ *
+ * Messages the pooler itself caused (parameter re-sync SETs, reset and
+ * check queries, connect_query) are answered to us, not to a client: we
+ * count the ReadyForQuery messages we are owed (swallow_rfq) and eat
+ * everything up to them, keeping only the ParameterStatus values.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "config/cfg.h"
+#include "conn/conn.h"
+#include "net/sock.h"
+#include "pool/pool.h"
+#include "proto/pgp.h"
+
+static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask);
+
+void server_log(server_t *s, int lvl, const char *fmt, ...)
+{
+	log_t *lg = &s->ctx->log;
+	if (!log_enabled(lg, (log_level_t)lvl))
+		return;
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	const char *db = s->pool ? s->pool->db->name : "(nodb)";
+	const char *user = s->pool ? s->pool->user->name : "(nouser)";
+	log_msg(lg, (log_level_t)lvl, "S-%p: %s/%s@%s:%d %s", (void *)s, db,
+		user, s->addr.host, s->addr.port, msg);
+}
+
+void server_update_io(server_t *s)
+{
+	if (s->state == SV_JUSTFREE)
+		return;
+	int mask = 0;
+	if (s->io.want_read)
+		mask |= EV_READ;
+	if (buf_pending(&s->io.obuf) > 0 || !s->connected)
+		mask |= EV_WRITE;
+	ev_io_set(s->ctx->loop, s->io.fd, mask, server_on_io, s);
+}
+
+bool server_flush(server_t *s)
+{
+	if (buf_pending(&s->io.obuf) == 0)
+		return true;
+	if (!s->connected)
+		return true;
+	if (conn_io_flush(&s->io) < 0) {
+		server_close(s, "server conn crashed?");
+		return false;
+	}
+	return true;
+}
+
+static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
+			    int port, server_state_t st)
+{
+	const cfg_t *cfg = ctx->cfg;
+	char err[256] = "";
+	conn_addr_t addr;
+	int fd = sock_connect(host, port, cfg->unix_socket_dir, &addr, err,
+			      sizeof(err));
+	if (fd < 0) {
+		if (p)
+			pool_login_failed(p, err);
+		log_msg(&ctx->log, LOG_WARNING, "%s", err);
+		return NULL;
+	}
+	server_t *s = calloc(1, sizeof(*s));
+	uint32_t rcap = (uint32_t)(cfg->pkt_buf > 32768 ? cfg->pkt_buf : 32768);
+	if (!s || conn_io_init(&s->io, fd, rcap, CONN_OBUF_MAX) < 0) {
+		free(s);
+		close(fd);
+		return NULL;
+	}
+	sock_opts_t so = {.keepalive = cfg->tcp_keepalive,
+			  .keepcnt = cfg->tcp_keepcnt,
+			  .keepidle = cfg->tcp_keepidle,
+			  .keepintvl = cfg->tcp_keepintvl,
+			  .user_timeout_ms = cfg->tcp_user_timeout,
+			  .sndbuf = cfg->tcp_socket_buffer};
+	sock_tune(fd, &so, !addr.unix_sock);
+	s->ctx = ctx;
+	s->pool = p;
+	s->addr = addr;
+	snprintf(s->target_host, sizeof(s->target_host), "%s",
+		 host ? host : "");
+	s->target_port = port;
+	s->id = ++ctx->next_id;
+	s->connect_us = s->request_us = ev_now_us(ctx->loop);
+	s->tx_status = 'I';
+	s->io.want_read = true;
+	list_init(&s->node);
+	pool_server_state(s, st);
+	server_update_io(s);
+	return s;
+}
+
+server_t *server_launch(pool_t *p)
+{
+	pgs_ctx_t *ctx = p->ctx;
+	server_t *s = server_new(ctx, p, p->db->host, p->db->port, SV_LOGIN);
+	if (!s)
+		return NULL;
+	s->generation = p->db->generation;
+	p->db->server_count++;
+	p->user->server_count++;
+	return s;
+}
+
+void server_cancel(pgs_ctx_t *ctx, server_t *target)
+{
+	server_t *s = server_new(ctx, NULL, target->target_host,
+				 target->target_port, SV_CANCEL);
+	if (!s)
+		return;
+	s->cancel_pid = target->be_pid;
+	s->cancel_key = target->be_key;
+}
+
+static void free_login_params(server_t *s)
+{
+	for (int i = 0; i < s->nparams; i++) {
+		free(s->pnames[i]);
+		free(s->pvalues[i]);
+	}
+	s->nparams = 0;
+}
+
+void server_close(server_t *s, const char *fmt, ...)
+{
+	if (s->state == SV_JUSTFREE)
+		return;
+	pgs_ctx_t *ctx = s->ctx;
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+
+	if (s->state != SV_CANCEL && ctx->cfg->log_disconnections) {
+		int64_t age = (ev_now_us(ctx->loop) - s->connect_us) / 1000000;
+		server_log(s, LOG_LOG, "closing because: %s (age=%llds)",
+			   reason, (long long)age);
+	}
+	client_t *c = s->link;
+	if (c) {
+		s->link = NULL;
+		c->link = NULL;
+		client_close(c, "08P01", "server conn crashed?");
+	}
+	server_state_t old = s->state;
+	if (s->pool && old != SV_CANCEL) {
+		s->pool->db->server_count--;
+		s->pool->user->server_count--;
+	}
+	if (s->connected && old != SV_CANCEL) {
+		/* Be polite: a Terminate lets the backend exit cleanly. */
+		buf_reset(&s->io.obuf);
+		pgp_wr_terminate(&s->io.obuf);
+		conn_io_flush(&s->io);
+	}
+	ev_io_del(ctx->loop, s->io.fd);
+	close(s->io.fd);
+	s->io.fd = -1;
+	free_login_params(s);
+	pool_server_state(s, SV_JUSTFREE);
+	/* Clients may be waiting for a replacement. */
+	if (s->pool && old != SV_CANCEL &&
+	    s->pool->waiting_clients.count > 0)
+		pool_launch(s->pool);
+}
+
+/* ---- login ---- */
+
+static const char *server_user(const server_t *s)
+{
+	const pool_db_t *db = s->pool->db;
+	return db->forced_user ? db->forced_user : s->pool->user->name;
+}
+
+/* The password to log in with: the [databases] entry's, else the user's
+ * userlist.txt secret. NULL if we only have SCRAM keys or nothing. */
+static const char *server_password(const server_t *s)
+{
+	const pool_db_t *db = s->pool->db;
+	if (db->password && *db->password)
+		return db->password;
+	if (db->forced_user)
+		return NULL;
+	auth_file_t *af = s->ctx->authfile;
+	return af ? auth_file_lookup(af, s->pool->user->name) : NULL;
+}
+
+static void send_startup(server_t *s)
+{
+	const char *names[2] = {"user", "database"};
+	const char *values[2] = {server_user(s), s->pool->db->dbname};
+	pgp_wr_startup(&s->io.obuf, names, values, 2);
+	if (s->ctx->cfg->log_connections)
+		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
+			   s->local.host, s->local.port);
+}
+
+static void login_fail(server_t *s, const char *msg)
+{
+	pool_t *p = s->pool;
+	char copy[512];
+	snprintf(copy, sizeof(copy), "%s", msg);
+	server_log(s, LOG_WARNING, "server login failed: %s", copy);
+	/* Record the failure first so the close does not relaunch. */
+	pool_login_failed(p, copy);
+	server_close(s, "server login failed: %s", copy);
+}
+
+static void auth_sasl_start(server_t *s, pgp_reader_t *r)
+{
+	bool found = false;
+	for (;;) {
+		const char *mech = pgp_rd_string(r);
+		if (r->err || !*mech)
+			break;
+		if (strcmp(mech, "SCRAM-SHA-256") == 0)
+			found = true;
+	}
+	if (!found) {
+		login_fail(s, "server offers no supported SASL mechanism");
+		return;
+	}
+	const char *pw = server_password(s);
+	pool_user_t *u = s->pool->user;
+	if (pw && auth_secret_kind(pw) == AUTH_SECRET_PLAIN)
+		s->scram = scram_client_new(pw);
+	else if (u->has_scram_keys && !s->pool->db->forced_user)
+		s->scram = scram_client_new_keys(u->client_key, u->server_key);
+	if (!s->scram) {
+		login_fail(s, "no password available for SCRAM login");
+		return;
+	}
+	char out[SCRAM_MAX_MESSAGE];
+	size_t outlen;
+	const char *err = NULL;
+	if (scram_client_first(s->scram, out, sizeof(out), &outlen, &err) !=
+	    SCRAM_OK) {
+		login_fail(s, err ? err : "SCRAM failure");
+		return;
+	}
+	pgp_wr_sasl_initial(&s->io.obuf, "SCRAM-SHA-256", out, outlen);
+}
+
+static void handle_auth(server_t *s, pgp_reader_t *r)
+{
+	uint32_t code = (uint32_t)pgp_rd_int32(r);
+	char out[SCRAM_MAX_MESSAGE];
+	size_t outlen;
+	const char *err = NULL;
+	const char *pw = server_password(s);
+
+	switch (code) {
+	case 0:
+		s->auth_done = 1;
+		return;
+	case 3:
+		if (!pw || auth_secret_kind(pw) != AUTH_SECRET_PLAIN) {
+			login_fail(s, "no plain password for cleartext login");
+			return;
+		}
+		pgp_wr_password(&s->io.obuf, pw);
+		return;
+	case 5: {
+		const uint8_t *salt = pgp_rd_bytes(r, 4);
+		if (!salt || !pw ||
+		    auth_secret_kind(pw) == AUTH_SECRET_SCRAM) {
+			login_fail(s, "no password available for md5 login");
+			return;
+		}
+		char resp[AUTH_MD5_LEN + 1];
+		auth_md5_response(pw, server_user(s), salt, resp);
+		pgp_wr_password(&s->io.obuf, resp);
+		return;
+	}
+	case 10:
+		auth_sasl_start(s, r);
+		return;
+	case 11:
+		if (!s->scram ||
+		    scram_client_final(s->scram, (const char *)r->p + r->pos,
+				       pgp_rd_left(r), out, sizeof(out),
+				       &outlen, &err) != SCRAM_OK) {
+			login_fail(s, err ? err : "SCRAM exchange failed");
+			return;
+		}
+		pgp_wr_sasl_response(&s->io.obuf, out, outlen);
+		return;
+	case 12:
+		if (!s->scram ||
+		    scram_client_verify(s->scram, (const char *)r->p + r->pos,
+					pgp_rd_left(r), &err) != SCRAM_OK) {
+			login_fail(s, err ? err
+					  : "server SCRAM signature invalid");
+			return;
+		}
+		scram_client_free(s->scram);
+		s->scram = NULL;
+		return;
+	default: {
+		char msg[96];
+		snprintf(msg, sizeof(msg),
+			 "unsupported authentication method %u", code);
+		login_fail(s, msg);
+	}
+	}
+}
+
+static int var_of(const char *name)
+{
+	for (int i = 0; i < VAR_COUNT; i++)
+		if (strcasecmp(client_var_name((conn_var_t)i), name) == 0)
+			return i;
+	return -1;
+}
+
+/* Record a ParameterStatus on the server, and on its client when the
+ * value changed because of something done on the client's behalf. */
+static void note_param(server_t *s, const uint8_t *body, uint32_t len,
+		       bool to_client)
+{
+	pgp_reader_t r;
+	pgp_rd_init(&r, body, len);
+	const char *name = pgp_rd_string(&r);
+	const char *val = pgp_rd_string(&r);
+	if (r.err)
+		return;
+	int v = var_of(name);
+	if (v >= 0) {
+		free(s->vars[v]);
+		s->vars[v] = strdup(val);
+		if (to_client && s->link) {
+			free(s->link->vars[v]);
+			s->link->vars[v] = strdup(val);
+		}
+	}
+	if (s->state == SV_LOGIN && s->nparams < 32) {
+		s->pnames[s->nparams] = strdup(name);
+		s->pvalues[s->nparams] = strdup(val);
+		s->nparams++;
+	}
+}
+
+static void login_done(server_t *s)
+{
+	pool_t *p = s->pool;
+	if (p->db->connect_query && *p->db->connect_query &&
+	    s->auth_done == 1) {
+		s->auth_done = 2;
+		pgp_wr_query(&s->io.obuf, p->db->connect_query);
+		s->swallow_rfq++;
+		return;
+	}
+	if (!p->welcome_ready)
+		pool_set_welcome(p, s);
+	free_login_params(s);
+	free(p->login_error);
+	p->login_error = NULL;
+	pool_server_state(s, SV_IDLE);
+	pool_server_ready(s);
+}
+
+/* A whole message addressed to us (login, swallowed replies, idle). */
+static void handle_own_msg(server_t *s, const pgp_msg_t *m,
+			   const uint8_t *body)
+{
+	pgp_reader_t r;
+	pgp_rd_init(&r, body, m->len);
+	switch (m->type) {
+	case 'R':
+		if (s->state == SV_LOGIN)
+			handle_auth(s, &r);
+		return;
+	case 'S':
+		note_param(s, body, m->len, s->state == SV_ACTIVE);
+		return;
+	case 'K':
+		s->be_pid = (uint32_t)pgp_rd_int32(&r);
+		s->be_key = (uint32_t)pgp_rd_int32(&r);
+		return;
+	case 'E': {
+		const char *msg = pgp_error_field(body, m->len, 'M');
+		const char *sev = pgp_error_field(body, m->len, 'S');
+		if (s->state == SV_LOGIN && s->auth_done < 2) {
+			login_fail(s, msg ? msg : "unknown error");
+			return;
+		}
+		if (sev && (strcmp(sev, "FATAL") == 0 ||
+			    strcmp(sev, "PANIC") == 0)) {
+			server_close(s, "server error: %s", msg ? msg : "");
+			return;
+		}
+		server_log(s, LOG_WARNING, "pooler query failed: %s",
+			   msg ? msg : "");
+		if (s->state == SV_TESTED || s->state == SV_LOGIN)
+			s->dirty = true;
+		return;
+	}
+	case 'Z':
+		s->tx_status = (char)pgp_rd_byte(&r);
+		if (s->swallow_rfq > 0)
+			s->swallow_rfq--;
+		if (s->swallow_rfq > 0)
+			return;
+		if (s->state == SV_LOGIN) {
+			login_done(s);
+		} else if (s->state == SV_TESTED) {
+			if (s->dirty || s->tx_status != 'I') {
+				server_close(s, "server check failed");
+				return;
+			}
+			pool_server_state(s, SV_IDLE);
+			pool_server_ready(s);
+		}
+		return;
+	default:
+		/* NoticeResponse, NotificationResponse on an idle server,
+		 * CommandComplete of our own queries: nothing to do. */
+		return;
+	}
+}
+
+static void account_rfq(server_t *s, char status)
+{
+	client_t *c = s->link;
+	pool_t *p = s->pool;
+	int64_t now = ev_now_us(s->ctx->loop);
+	if (s->expect_rfq > 0)
+		s->expect_rfq--;
+	p->stats.total.query_count++;
+	if (s->query_us)
+		p->stats.total.query_time_us += (uint64_t)(now - s->query_us);
+	if (s->expect_rfq > 0)
+		s->query_us = now;
+	if (status == 'I') {
+		p->stats.total.xact_count++;
+		if (c && c->xact_us)
+			p->stats.total.xact_time_us +=
+				(uint64_t)(now - c->xact_us);
+		if (c)
+			c->xact_us = 0;
+	} else if (c && !c->xact_us) {
+		c->xact_us = s->query_us ? s->query_us : now;
+	}
+	s->tx_status = status;
+}
+
+/* After a ReadyForQuery went to the client: give the server back? */
+static bool maybe_release(server_t *s)
+{
+	client_t *c = s->link;
+	int mode = pool_mode(s->pool);
+	if (!c || mode == CFG_POOL_SESSION)
+		return false;
+	if (s->tx_status != 'I') {
+		if (mode == CFG_POOL_STATEMENT) {
+			client_close(c, "08P01",
+				     "transaction blocks not allowed in "
+				     "statement pooling mode");
+			return true;
+		}
+		return false;
+	}
+	if (s->expect_rfq > 0 || c->fwd_left > 0 || s->in_copy)
+		return false;
+	pool_release_server(s);
+	return true;
+}
+
+/* One step of forwarding to the linked client. Returns false to stop. */
+static bool forward_step(server_t *s)
+{
+	conn_io_t *io = &s->io;
+	client_t *c = s->link;
+	uint32_t avail = io->rlen - io->rpos;
+	const uint8_t *p = io->rbuf + io->rpos;
+
+	if (buf_pending(&c->io.obuf) > CONN_HIGH_WATER) {
+		io->want_read = false;
+		return false;
+	}
+	if (s->fwd_left > 0) {
+		uint32_t n = avail < s->fwd_left ? avail : s->fwd_left;
+		if (!buf_append(&c->io.obuf, p, n)) {
+			client_close(c, NULL, "client output buffer full");
+			return false;
+		}
+		io->rpos += n;
+		s->fwd_left -= n;
+		s->pool->stats.total.bytes_sent += n;
+		return n > 0;
+	}
+	pgp_msg_t m;
+	if (pgp_frame(p, avail, 0x7fffffff, &m) != PGP_OK)
+		return false;
+	switch (m.type) {
+	case 'Z':
+	case 'S':
+		/* Small messages we must read whole before passing on. */
+		if (avail < m.total) {
+			if (m.total > io->rcap) {
+				server_close(s, "ParameterStatus too long");
+				return false;
+			}
+			return false;
+		}
+		if (m.type == 'S')
+			note_param(s, p + PGP_HDR_LEN, m.len, true);
+		buf_append(&c->io.obuf, p, m.total);
+		io->rpos += m.total;
+		s->pool->stats.total.bytes_sent += m.total;
+		if (m.type == 'Z') {
+			s->in_copy = false;
+			account_rfq(s, m.len ? (char)p[PGP_HDR_LEN] : 'I');
+			if (maybe_release(s))
+				return false;
+		}
+		return true;
+	case 'G':
+	case 'H':
+	case 'W':
+		s->in_copy = true;
+		break;
+	case 'C':
+		s->in_copy = false;
+		break;
+	default:
+		break;
+	}
+	s->fwd_left = m.total;
+	return true;
+}
+
+/* One step of consuming messages addressed to us. */
+static bool own_step(server_t *s)
+{
+	conn_io_t *io = &s->io;
+	uint32_t avail = io->rlen - io->rpos;
+	const uint8_t *p = io->rbuf + io->rpos;
+
+	if (s->drop_left > 0) {
+		uint32_t n = avail < s->drop_left ? avail : s->drop_left;
+		io->rpos += n;
+		s->drop_left -= n;
+		return n > 0;
+	}
+	pgp_msg_t m;
+	pgp_status_t st = pgp_frame(p, avail, 0x7fffffff, &m);
+	if (st == PGP_MORE)
+		return false;
+	if (st != PGP_OK) {
+		server_close(s, "bad packet header from server");
+		return false;
+	}
+	if (m.total > io->rcap) {
+		/* Only data rows of our own queries get this big: skip. */
+		if (m.type == 'D' || m.type == 'N' || m.type == 'A' ||
+		    m.type == 'T') {
+			s->drop_left = m.total;
+			return true;
+		}
+		server_close(s, "message from server too long");
+		return false;
+	}
+	if (avail < m.total)
+		return false;
+	io->rpos += m.total;
+	handle_own_msg(s, &m, p + PGP_HDR_LEN);
+	return true;
+}
+
+void server_process(server_t *s)
+{
+	client_t *c0 = s->link;
+	for (int guard = 0; guard < 100000; guard++) {
+		if (s->state == SV_JUSTFREE)
+			return;
+		if (s->io.rpos == s->io.rlen) {
+			s->io.rpos = s->io.rlen = 0;
+			break;
+		}
+		bool more;
+		if (s->state == SV_ACTIVE && s->link && s->swallow_rfq == 0 &&
+		    s->drop_left == 0)
+			more = forward_step(s);
+		else
+			more = own_step(s);
+		if (!more)
+			break;
+	}
+	if (s->state == SV_JUSTFREE)
+		return;
+	/* Flush what we produced for the client we served this turn. */
+	client_t *c = c0 ? c0 : s->link;
+	if (c && c->state != CL_JUSTFREE) {
+		if (!client_flush(c))
+			return;
+		client_update_io(c);
+	}
+	if (s->state == SV_JUSTFREE)
+		return;
+	if (!server_flush(s))
+		return;
+	if (s->link && buf_pending(&s->link->io.obuf) > CONN_HIGH_WATER)
+		s->io.want_read = false;
+	else
+		s->io.want_read = s->io.rlen < s->io.rcap;
+	server_update_io(s);
+}
+
+void server_reset(server_t *s, const char *sql)
+{
+	pgp_wr_query(&s->io.obuf, sql);
+	s->swallow_rfq++;
+	pool_server_state(s, SV_TESTED);
+	if (server_flush(s))
+		server_update_io(s);
+}
+
+/* Quote a SET value as a string literal. */
+static void append_literal(buf_t *b, const char *v)
+{
+	buf_append(b, "'", 1);
+	for (; *v; v++) {
+		if (*v == '\'')
+			buf_append(b, "'", 1);
+		buf_append(b, v, 1);
+	}
+	buf_append(b, "'", 1);
+}
+
+void server_link(server_t *s, client_t *c)
+{
+	buf_t sql;
+	buf_init(&sql, 64 * 1024);
+	s->link = c;
+	c->link = s;
+	pool_server_state(s, SV_ACTIVE);
+	for (int v = 0; v < VAR_COUNT; v++) {
+		const char *want = c->vars[v];
+		if (!want || (s->vars[v] && strcmp(s->vars[v], want) == 0))
+			continue;
+		buf_printf(&sql, "SET %s = ", client_var_name((conn_var_t)v));
+		append_literal(&sql, want);
+		buf_append(&sql, ";", 1);
+	}
+	if (sql.len > 0 && buf_append(&sql, "", 1)) {
+		/* Pipelined ahead of the client's query: no extra round
+		 * trip; the replies are swallowed. */
+		pgp_wr_query(&s->io.obuf, (const char *)sql.data);
+		s->swallow_rfq++;
+	}
+	buf_free(&sql);
+	s->pool->stats.total.server_assignment_count++;
+}
+
+static void on_connected(server_t *s)
+{
+	char err[256];
+	if (sock_connect_result(s->io.fd, err, sizeof(err)) < 0) {
+		if (s->state == SV_CANCEL) {
+			server_close(s, "cancel connect failed");
+			return;
+		}
+		login_fail(s, err);
+		return;
+	}
+	s->connected = true;
+	sock_local(s->io.fd, &s->local);
+	if (s->state == SV_CANCEL) {
+		uint8_t key[4] = {(uint8_t)(s->cancel_key >> 24),
+				  (uint8_t)(s->cancel_key >> 16),
+				  (uint8_t)(s->cancel_key >> 8),
+				  (uint8_t)s->cancel_key};
+		pgp_wr_cancel(&s->io.obuf, s->cancel_pid, key, 4);
+	} else {
+		send_startup(s);
+	}
+}
+
+static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask)
+{
+	server_t *s = data;
+	(void)loop;
+	(void)fd;
+	if (!s->connected) {
+		on_connected(s);
+		if (s->state == SV_JUSTFREE)
+			return;
+		mask |= EV_WRITE;
+	}
+	if (mask & EV_WRITE) {
+		if (!server_flush(s))
+			return;
+		/* Output drained: the client may go on sending. */
+		client_t *c = s->link;
+		if (c && buf_pending(&s->io.obuf) < CONN_HIGH_WATER &&
+		    c->io.rpos < c->io.rlen) {
+			client_process(c);
+			if (s->state == SV_JUSTFREE)
+				return;
+		}
+	}
+	if (mask & EV_READ) {
+		int n = conn_io_read(&s->io);
+		if (n == 0 || n == -2) {
+			if (s->state == SV_CANCEL)
+				server_close(s, "cancel request sent");
+			else if (s->state == SV_LOGIN)
+				login_fail(s, "server closed the connection "
+					      "during login");
+			else
+				server_close(s, "server conn crashed?");
+			return;
+		}
+	}
+	server_process(s);
+}

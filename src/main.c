@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - command line, daemonising, signals, listeners; wires the
+ * modules together and runs the loop. Nothing else lives here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/opensslv.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "config/cfg.h"
+#include "conn/conn.h"
+#include "net/sock.h"
+#include "pool/janitor.h"
+#include "pool/pool.h"
+
+#ifndef PGSWITCH_DEMO_SCRIPT
+#define PGSWITCH_DEMO_SCRIPT "demo/demo.sh"
+#endif
+
+typedef struct opts {
+	bool daemon;
+	bool quiet;
+	int verbose;
+	const char *config;
+} opts_t;
+
+static void usage(const char *prog)
+{
+	printf("%s is a connection pooler for PostgreSQL with built-in "
+	       "zero-downtime switchover.\n\n"
+	       "Usage:\n  %s [OPTION]... CONFIG_FILE\n"
+	       "  %s                 (no config: run the demo)\n\n"
+	       "Options:\n"
+	       "  -d, --daemon         run in background (as a daemon)\n"
+	       "  -q, --quiet          run quietly\n"
+	       "  -R, --reboot         do an online reboot (not supported)\n"
+	       "  -u, --user=USERNAME  assume identity of USERNAME\n"
+	       "  -v, --verbose        increase verbosity\n"
+	       "  -V, --version        show version, then exit\n"
+	       "  -h, --help           show this help, then exit\n",
+	       prog, prog, prog);
+}
+
+static void version(void)
+{
+	printf("PgBouncer 1.25.0 (pgswitch %s)\nlibevent none (own epoll "
+	       "loop)\nadns: libc\ntls: %s\n",
+	       PGSWITCH_VERSION, OPENSSL_VERSION_TEXT);
+}
+
+static void on_listen(ev_loop_t *loop, int fd, void *data, int mask)
+{
+	(void)loop;
+	(void)mask;
+	client_accept(data, fd);
+}
+
+static int add_listener(pgs_ctx_t *ctx, int fd, const char *desc)
+{
+	if (ctx->nlisteners >= PGS_MAX_LISTENERS) {
+		close(fd);
+		return -1;
+	}
+	pgs_listener_t *l = &ctx->listeners[ctx->nlisteners++];
+	l->fd = fd;
+	snprintf(l->desc, sizeof(l->desc), "%s", desc);
+	ev_io_set(ctx->loop, fd, EV_READ, on_listen, ctx);
+	log_msg(&ctx->log, LOG_LOG, "listening on %s", desc);
+	return 0;
+}
+
+static int open_listeners(pgs_ctx_t *ctx)
+{
+	const cfg_t *cfg = ctx->cfg;
+	char err[256] = "";
+	char *addrs = strdup(cfg->listen_addr ? cfg->listen_addr : "");
+	char *save = NULL;
+	for (char *a = strtok_r(addrs, ", ", &save); a;
+	     a = strtok_r(NULL, ", ", &save)) {
+		int fds[8];
+		int n = sock_listen_tcp(a, cfg->listen_port, cfg->listen_backlog,
+					cfg->so_reuseport, fds, 8, err,
+					sizeof(err));
+		if (n < 0) {
+			log_msg(&ctx->log, LOG_WARNING, "cannot listen on %s: %s",
+				a, err);
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			char desc[128];
+			snprintf(desc, sizeof(desc), "%s:%d", a,
+				 cfg->listen_port);
+			add_listener(ctx, fds[i], desc);
+		}
+	}
+	free(addrs);
+	if (cfg->unix_socket_dir && *cfg->unix_socket_dir) {
+		int fd = sock_listen_unix(cfg->unix_socket_dir, cfg->listen_port,
+					  cfg->listen_backlog,
+					  cfg->unix_socket_mode, err,
+					  sizeof(err));
+		if (fd < 0) {
+			log_msg(&ctx->log, LOG_WARNING, "cannot listen on %s",
+				err);
+		} else {
+			char desc[300];
+			snprintf(desc, sizeof(desc), "unix:%s/.s.PGSQL.%d",
+				 cfg->unix_socket_dir, cfg->listen_port);
+			add_listener(ctx, fd, desc);
+		}
+	}
+	return ctx->nlisteners > 0 ? 0 : -1;
+}
+
+static void close_tcp_listeners(pgs_ctx_t *ctx)
+{
+	for (int i = 0; i < ctx->nlisteners; i++) {
+		if (strncmp(ctx->listeners[i].desc, "unix:", 5) == 0)
+			continue;
+		ev_io_del(ctx->loop, ctx->listeners[i].fd);
+		close(ctx->listeners[i].fd);
+		ctx->listeners[i].fd = -1;
+	}
+}
+
+static void on_signal(ev_loop_t *loop, int fd, void *data, int mask)
+{
+	pgs_ctx_t *ctx = data;
+	struct signalfd_siginfo si;
+	(void)mask;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			log_msg(&ctx->log, LOG_LOG,
+				"got SIGHUP, re-reading config");
+			pool_reload(ctx, NULL, 0);
+			break;
+		case SIGTERM:
+			if (ctx->shutdown != PGS_RUNNING) {
+				log_msg(&ctx->log, LOG_LOG,
+					"got SIGTERM while shutting down, fast "
+					"exit");
+				ev_stop(loop);
+				break;
+			}
+			log_msg(&ctx->log, LOG_LOG,
+				"got SIGTERM, shutting down, waiting for all "
+				"clients disconnect");
+			ctx->shutdown = PGS_SHUTDOWN_WAIT_CLIENTS;
+			close_tcp_listeners(ctx);
+			break;
+		case SIGINT:
+			log_msg(&ctx->log, LOG_LOG, "got SIGINT, shutting down");
+			ctx->shutdown = PGS_SHUTDOWN_NOW;
+			ev_stop(loop);
+			break;
+		case SIGQUIT:
+			log_msg(&ctx->log, LOG_LOG, "got SIGQUIT, fast exit");
+			ctx->shutdown = PGS_SHUTDOWN_NOW;
+			ev_stop(loop);
+			break;
+		case SIGUSR1:
+			if (ctx->paused_all || ctx->suspended) {
+				log_msg(&ctx->log, LOG_LOG,
+					"got SIGUSR1, but already "
+					"paused/suspended");
+				break;
+			}
+			log_msg(&ctx->log, LOG_LOG,
+				"got SIGUSR1, pausing all activity");
+			ctx->paused_all = true;
+			break;
+		case SIGUSR2:
+			if (ctx->shutdown != PGS_RUNNING) {
+				log_msg(&ctx->log, LOG_LOG,
+					"got SIGUSR2 while shutting down, "
+					"ignoring");
+			} else if (ctx->paused_all || ctx->suspended) {
+				log_msg(&ctx->log, LOG_LOG,
+					"got SIGUSR2, continuing from %s",
+					ctx->suspended ? "SUSPEND" : "PAUSE");
+				ctx->paused_all = ctx->suspended = false;
+				janitor_run(ctx);
+			} else {
+				log_msg(&ctx->log, LOG_LOG,
+					"got SIGUSR2, but not paused/suspended");
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int setup_signals(pgs_ctx_t *ctx)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	ctx->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (ctx->signal_fd < 0)
+		return -1;
+	return ev_io_set(ctx->loop, ctx->signal_fd, EV_READ, on_signal, ctx);
+}
+
+static void after_iter(ev_loop_t *loop, void *data)
+{
+	(void)loop;
+	pool_free_justfree(data);
+}
+
+static int parse_args(int argc, char **argv, opts_t *o)
+{
+	static const struct option lo[] = {
+		{"daemon", no_argument, NULL, 'd'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"reboot", no_argument, NULL, 'R'},
+		{"user", required_argument, NULL, 'u'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+	memset(o, 0, sizeof(*o));
+	while ((ch = getopt_long(argc, argv, "dqvRu:Vh", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			o->daemon = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'R':
+			fprintf(stderr, "-R (online reboot) is not supported; "
+					"use so_reuseport rolling restarts\n");
+			return 1;
+		case 'u':
+			fprintf(stderr, "-u is not supported: start pgswitch "
+					"as the target user\n");
+			return 1;
+		case 'V':
+			version();
+			return 0;
+		case 'h':
+			usage(argv[0]);
+			return 0;
+		default:
+			usage(argv[0]);
+			return 1;
+		}
+	}
+	if (optind < argc)
+		o->config = argv[optind];
+	return -1;
+}
+
+static int load_config(pgs_ctx_t *ctx, const char *path)
+{
+	cfg_diags_t d;
+	cfg_diags_init(&d);
+	ctx->cfg = cfg_load(path, &d);
+	for (size_t i = 0; i < d.n; i++)
+		log_msg(&ctx->log,
+			d.items[i].sev == CFG_ERROR ? LOG_ERROR : LOG_WARNING,
+			"%s:%d: %s", d.items[i].file, d.items[i].line,
+			d.items[i].msg);
+	cfg_diags_free(&d);
+	if (!ctx->cfg) {
+		log_msg(&ctx->log, LOG_FATAL,
+			"cannot load config file %s: see errors above", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int daemonize(pgs_ctx_t *ctx)
+{
+	if (!ctx->cfg->logfile || !*ctx->cfg->logfile) {
+		log_msg(&ctx->log, LOG_FATAL,
+			"in daemon mode logfile must be set");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	ctx->log.to_stderr = false;
+	ctx->log.pid = (int)getpid();
+	return 0;
+}
+
+static void write_pidfile(pgs_ctx_t *ctx)
+{
+	const char *pf = ctx->cfg->pidfile;
+	if (!pf || !*pf)
+		return;
+	FILE *f = fopen(pf, "w");
+	if (!f) {
+		log_msg(&ctx->log, LOG_WARNING, "cannot write pidfile %s: %s",
+			pf, strerror(errno));
+		return;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
+static int run_demo(char **argv)
+{
+	const char *script = getenv("PGSWITCH_DEMO");
+	if (!script)
+		script = PGSWITCH_DEMO_SCRIPT;
+	setenv("PGSWITCH_BIN", argv[0], 0);
+	execl("/bin/bash", "bash", script, (char *)NULL);
+	fprintf(stderr, "cannot run the demo script %s: %s\n", script,
+		strerror(errno));
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	opts_t o;
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if (!o.config)
+		return run_demo(argv);
+
+	pgs_ctx_t ctx;
+	memset(&ctx, 0, sizeof(ctx));
+	log_init(&ctx.log);
+	ctx.log.quiet = o.quiet;
+	ctx.log.verbose = o.verbose;
+	char *abs = realpath(o.config, NULL);
+	ctx.cfg_path = abs ? abs : strdup(o.config);
+	if (load_config(&ctx, ctx.cfg_path) < 0)
+		return 1;
+	if (ctx.cfg->verbose > ctx.log.verbose)
+		ctx.log.verbose = ctx.cfg->verbose;
+	if (ctx.cfg->logfile && *ctx.cfg->logfile &&
+	    log_open(&ctx.log, ctx.cfg->logfile) < 0)
+		log_msg(&ctx.log, LOG_WARNING, "cannot open logfile %s: %s",
+			ctx.cfg->logfile, strerror(errno));
+	if (geteuid() == 0)
+		log_msg(&ctx.log, LOG_WARNING,
+			"running as root is not recommended");
+	if (o.daemon && daemonize(&ctx) < 0)
+		return 1;
+
+	list_init(&ctx.dbs);
+	list_init(&ctx.users);
+	list_init(&ctx.pools);
+	statlist_init(&ctx.login_clients);
+	statlist_init(&ctx.admin_clients);
+	statlist_init(&ctx.cancel_servers);
+	statlist_init(&ctx.justfree_clients);
+	statlist_init(&ctx.justfree_servers);
+	RAND_bytes(ctx.mock_key, sizeof(ctx.mock_key));
+	ctx.loop = ev_create();
+	if (!ctx.loop || setup_signals(&ctx) < 0) {
+		log_msg(&ctx.log, LOG_FATAL, "cannot set up the event loop");
+		return 1;
+	}
+	ctx.start_us = ev_now_us(ctx.loop);
+	pool_load_authfile(&ctx);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		log_msg(&ctx.log, LOG_LOG,
+			"kernel file descriptor limit: %llu (hard: %llu); "
+			"max_client_conn: %d",
+			(unsigned long long)rl.rlim_cur,
+			(unsigned long long)rl.rlim_max,
+			ctx.cfg->max_client_conn);
+	}
+	if (open_listeners(&ctx) < 0) {
+		log_msg(&ctx.log, LOG_FATAL, "no listening sockets: exiting");
+		return 1;
+	}
+	write_pidfile(&ctx);
+	log_msg(&ctx.log, LOG_LOG,
+		"process up: PgBouncer 1.25.0 (pgswitch %s), libevent none "
+		"(epoll), adns: libc, tls: %s",
+		PGSWITCH_VERSION, OPENSSL_VERSION_TEXT);
+	ev_set_after_iter(ctx.loop, after_iter, &ctx);
+	janitor_start(&ctx);
+	ev_run(ctx.loop);
+
+	log_msg(&ctx.log, LOG_LOG, "shutting down");
+	if (ctx.cfg->pidfile && *ctx.cfg->pidfile)
+		unlink(ctx.cfg->pidfile);
+	return 0;
+}

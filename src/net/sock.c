@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+#include "net/sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static void fill_addr(const struct sockaddr *sa, conn_addr_t *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, a->host, sizeof(a->host));
+		a->port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, a->host, sizeof(a->host));
+		a->port = ntohs(in6->sin6_port);
+	} else {
+		snprintf(a->host, sizeof(a->host), "unix");
+		a->unix_sock = true;
+	}
+}
+
+
+int sock_listen_tcp(const char *addr, int port, int backlog, bool reuseport,
+		    int *fds, int max, char *err, size_t errlen)
+{
+	struct addrinfo hints = {0}, *res, *ai;
+	char portstr[16];
+	int n = 0;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	const char *node = strcmp(addr, "*") == 0 ? NULL : addr;
+	int rc = getaddrinfo(node, portstr, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "getaddrinfo(%s): %s", addr,
+			 gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family,
+				ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				0);
+		if (fd < 0)
+			continue;
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (reuseport)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+				   sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				   sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+		    listen(fd, backlog) < 0) {
+			snprintf(err, errlen, "bind/listen %s:%d: %s", addr,
+				 port, strerror(errno));
+			close(fd);
+			continue;
+		}
+		fds[n++] = fd;
+	}
+	freeaddrinfo(res);
+	if (n == 0 && !err[0])
+		snprintf(err, errlen, "no usable address for %s", addr);
+	return n ? n : -1;
+}
+
+int sock_listen_unix(const char *dir, int port, int backlog, int mode,
+		     char *err, size_t errlen)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	int l = snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d",
+			 dir, port);
+	if (l < 0 || (size_t)l >= sizeof(un.sun_path)) {
+		snprintf(err, errlen, "unix socket path too long: %s", dir);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	unlink(un.sun_path);
+	if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 ||
+	    listen(fd, backlog) < 0) {
+		snprintf(err, errlen, "bind %s: %s", un.sun_path,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	chmod(un.sun_path, (mode_t)mode);
+	return fd;
+}
+
+int sock_accept(int lfd, conn_addr_t *peer)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+			 SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	fill_addr((struct sockaddr *)&ss, peer);
+	return fd;
+}
+
+int sock_connect(const char *host, int port, const char *unix_dir,
+		 conn_addr_t *addr, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	memset(addr, 0, sizeof(*addr));
+	if (!host || !*host || host[0] == '/') {
+		struct sockaddr_un *un = (void *)&ss;
+		const char *dir = host && *host ? host : unix_dir;
+		un->sun_family = AF_UNIX;
+		int l = snprintf(un->sun_path, sizeof(un->sun_path),
+				 "%s/.s.PGSQL.%d", dir ? dir : "/tmp", port);
+		if (l < 0 || (size_t)l >= sizeof(un->sun_path)) {
+			snprintf(err, errlen, "unix socket path too long");
+			return -1;
+		}
+		sl = sizeof(*un);
+		snprintf(addr->host, sizeof(addr->host), "unix");
+		addr->unix_sock = true;
+		addr->port = port;
+	} else {
+		struct addrinfo hints = {0}, *res;
+		char portstr[16];
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_NUMERICSERV;
+		snprintf(portstr, sizeof(portstr), "%d", port);
+		/* Numeric hosts resolve without blocking; names use the
+		 * blocking resolver (documented limitation). */
+		int rc = getaddrinfo(host, portstr, &hints, &res);
+		if (rc != 0) {
+			snprintf(err, errlen, "could not resolve %s: %s", host,
+				 gai_strerror(rc));
+			return -1;
+		}
+		memcpy(&ss, res->ai_addr, res->ai_addrlen);
+		sl = res->ai_addrlen;
+		freeaddrinfo(res);
+		fill_addr((struct sockaddr *)&ss, addr);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 &&
+	    errno != EINPROGRESS) {
+		snprintf(err, errlen, "connect failed: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int sock_connect_result(int fd, char *err, size_t errlen)
+{
+	int e = 0;
+	socklen_t l = sizeof(e);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+		e = errno;
+	if (e) {
+		snprintf(err, errlen, "connect failed: %s", strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+void sock_tune(int fd, const sock_opts_t *o, bool tcp)
+{
+	int one = 1;
+	if (!tcp)
+		return;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o->keepalive) {
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		if (o->keepcnt)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &o->keepcnt,
+				   sizeof(int));
+		if (o->keepidle)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &o->keepidle,
+				   sizeof(int));
+		if (o->keepintvl)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL,
+				   &o->keepintvl, sizeof(int));
+	}
+	if (o->user_timeout_ms)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+			   &o->user_timeout_ms, sizeof(int));
+	if (o->sndbuf) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(int));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->sndbuf, sizeof(int));
+	}
+}
+
+void sock_local(int fd, conn_addr_t *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	memset(a, 0, sizeof(*a));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		fill_addr((struct sockaddr *)&ss, a);
+}

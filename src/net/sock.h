@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sock.h - non-blocking sockets. Never logs: failures return -1 and a
+ * message in the caller's ERR buffer (Redis anet style).
+ */
+#ifndef PGSWITCH_SOCK_H
+#define PGSWITCH_SOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conn/conn_types.h"
+
+typedef struct sock_opts {
+	bool keepalive;
+	int keepcnt, keepidle, keepintvl; /* 0 = system default */
+	int user_timeout_ms;
+	int sndbuf; /* 0 = system default */
+} sock_opts_t;
+
+/* Listen on ADDR:PORT (ADDR "*" = every address). Fills FDS (up to MAX)
+ * and returns how many, or -1 with ERR. */
+int sock_listen_tcp(const char *addr, int port, int backlog, bool reuseport,
+		    int *fds, int max, char *err, size_t errlen);
+int sock_listen_unix(const char *dir, int port, int backlog, int mode,
+		     char *err, size_t errlen);
+/* Accept one connection (non-blocking, close-on-exec). -1 with errno. */
+int sock_accept(int lfd, conn_addr_t *peer);
+/* Start a non-blocking connect; returns fd, or -1 with ERR. HOST NULL,
+ * "" or starting with '/' means a unix socket in that dir (or UNIX_DIR). */
+int sock_connect(const char *host, int port, const char *unix_dir,
+		 conn_addr_t *addr, char *err, size_t errlen);
+/* After a connect completes: 0, or -1 with ERR. */
+int sock_connect_result(int fd, char *err, size_t errlen);
+void sock_tune(int fd, const sock_opts_t *o, bool tcp);
+void sock_local(int fd, conn_addr_t *a);
+
+#endif

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * janitor.c - everything that happens because time passed.
+ *
+ * Timeouts are checked here every JANITOR_PERIOD_MS rather than with a
+ * timer per connection: thousands of clients cost one list walk, and
+ * PgBouncer's timeouts have never been more precise than that.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "auth/auth.h"
+#include "config/cfg.h"
+#include "conn/conn.h"
+#include "metrics/stats.h"
+#include "pool/janitor.h"
+#include "pool/pool.h"
+#include "switch/switchover.h"
+
+static void janitor_timer(ev_loop_t *loop, void *data)
+{
+	pgs_ctx_t *ctx = data;
+	janitor_run(ctx);
+	ctx->janitor_timer =
+		ev_timer_add(loop, JANITOR_PERIOD_MS, janitor_timer, ctx);
+}
+
+void janitor_start(pgs_ctx_t *ctx)
+{
+	ctx->janitor_timer =
+		ev_timer_add(ctx->loop, JANITOR_PERIOD_MS, janitor_timer, ctx);
+}
+
+static bool over(int64_t now, int64_t since, long limit_ms)
+{
+	return limit_ms > 0 && since > 0 && now - since > limit_ms * 1000;
+}
+
+static void check_clients(pool_t *p, int64_t now)
+{
+	const cfg_t *cfg = p->ctx->cfg;
+	list_node_t *n, *tmp;
+
+	statlist_for_each_safe(n, tmp, &p->waiting_clients)
+	{
+		client_t *c = list_entry(n, client_t, node);
+		if (c->state == CL_WAITING_LOGIN) {
+			if (over(now, c->connect_us, cfg->client_login_timeout))
+				client_close(c, "08P01",
+					     "client_login_timeout (server "
+					     "down)");
+		} else if (over(now, c->wait_us, cfg->query_wait_timeout) &&
+			   !sw_holds_client(p->ctx, c)) {
+			client_close(c, "08P01", "query_wait_timeout");
+		}
+	}
+	statlist_for_each_safe(n, tmp, &p->active_clients)
+	{
+		client_t *c = list_entry(n, client_t, node);
+		server_t *s = c->link;
+		if (!s) {
+			if (over(now, c->request_us, cfg->client_idle_timeout))
+				client_close(c, "08P01",
+					     "client_idle_timeout");
+			continue;
+		}
+		if (s->expect_rfq > 0) {
+			if (over(now, s->query_us, cfg->query_timeout)) {
+				server_cancel(p->ctx, s);
+				client_close(c, "08P01", "query_timeout");
+			}
+			continue;
+		}
+		if (s->tx_status != 'I' &&
+		    over(now, c->request_us, cfg->idle_transaction_timeout)) {
+			client_close(c, "08P01", "idle transaction timeout");
+			continue;
+		}
+		if (s->tx_status == 'I' &&
+		    over(now, c->request_us, cfg->client_idle_timeout))
+			client_close(c, "08P01", "client_idle_timeout");
+	}
+}
+
+static void check_servers(pool_t *p, int64_t now)
+{
+	const cfg_t *cfg = p->ctx->cfg;
+	list_node_t *n, *tmp;
+	int keep = p->db->min_pool_size >= 0 ? p->db->min_pool_size
+					     : cfg->min_pool_size;
+
+	statlist_for_each_safe(n, tmp, &p->idle_servers)
+	{
+		server_t *s = list_entry(n, server_t, node);
+		int total = pool_server_total(p);
+		if (s->dirty || s->generation != p->db->generation)
+			server_close(s, "database configuration changed");
+		else if (over(now, s->connect_us, cfg->server_lifetime) &&
+			 total > keep)
+			server_close(s, "server lifetime over");
+		else if (over(now, s->request_us, cfg->server_idle_timeout) &&
+			 total > keep)
+			server_close(s, "server idle timeout");
+		else if (over(now, s->request_us, cfg->server_check_delay) &&
+			 cfg->server_check_query && *cfg->server_check_query &&
+			 cfg->server_check_delay > 0)
+			server_reset(s, cfg->server_check_query);
+	}
+	statlist_for_each_safe(n, tmp, &p->login_servers)
+	{
+		server_t *s = list_entry(n, server_t, node);
+		if (over(now, s->connect_us, cfg->server_connect_timeout))
+			server_close(s, "connect timeout");
+	}
+}
+
+static void check_login_clients(pgs_ctx_t *ctx, int64_t now)
+{
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, &ctx->login_clients)
+	{
+		client_t *c = list_entry(n, client_t, node);
+		if (over(now, c->connect_us, ctx->cfg->client_login_timeout))
+			client_close(c, "08P01", "client_login_timeout");
+	}
+}
+
+void janitor_run(pgs_ctx_t *ctx)
+{
+	int64_t now = ev_now_us(ctx->loop);
+	list_node_t *n;
+
+	check_login_clients(ctx, now);
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		check_clients(p, now);
+		check_servers(p, now);
+		if (!p->db->paused && !ctx->paused_all && !ctx->suspended &&
+		    (p->waiting_clients.count > 0 ||
+		     p->db->min_pool_size > 0 || ctx->cfg->min_pool_size > 0))
+			pool_launch(p);
+	}
+	stats_tick(ctx, now);
+	admin_tick(ctx);
+	sw_tick(ctx);
+	if (ctx->shutdown == PGS_SHUTDOWN_WAIT_CLIENTS &&
+	    ctx->client_count - ctx->admin_clients.count <= 0) {
+		log_msg(&ctx->log, LOG_LOG, "all clients gone, shutting down");
+		ctx->shutdown = PGS_SHUTDOWN_NOW;
+		ev_stop(ctx->loop);
+	}
+}
+
+void pool_load_authfile(pgs_ctx_t *ctx)
+{
+	const char *path = ctx->cfg->auth_file;
+	if (!path || !*path)
+		return;
+	const char *err = NULL;
+	int bad = 0;
+	auth_file_t *af = auth_file_load(path, &bad, &err);
+	if (!af) {
+		log_msg(&ctx->log, LOG_WARNING, "could not load auth_file %s: %s",
+			path, err ? err : "unknown error");
+		return;
+	}
+	if (bad > 0)
+		log_msg(&ctx->log, LOG_WARNING,
+			"auth_file %s: %d malformed line(s) skipped", path, bad);
+	if (ctx->authfile)
+		auth_file_free(ctx->authfile);
+	ctx->authfile = af;
+}
+
+/* Re-apply the config to every known database after a swap. */
+static void apply_databases(pgs_ctx_t *ctx)
+{
+	list_node_t *n;
+	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next) {
+		pool_db_t *db = list_entry(n, pool_db_t, node);
+		if (db->admin)
+			continue;
+		const cfg_db_t *e = cfg_find_db(ctx->cfg, db->name);
+		if (!e && db->auto_db)
+			e = cfg_find_db(ctx->cfg, "*");
+		if (!e) {
+			db->removed = true;
+			continue;
+		}
+		/* An auto-db's dbname defaults to its own name, which
+		 * pool_db_apply() does: no special case needed. */
+		uint32_t gen = db->generation;
+		pool_db_apply(db, e);
+		sw_apply_overlay(ctx, db);
+		if (db->generation != gen) {
+			log_msg(&ctx->log, LOG_LOG,
+				"database %s changed: servers will be "
+				"reconnected when released",
+				db->name);
+			pool_reconnect_db(ctx, db);
+		}
+	}
+	for (n = ctx->users.next; n != &ctx->users; n = n->next) {
+		pool_user_t *u = list_entry(n, pool_user_t, node);
+		const cfg_user_t *cu = cfg_find_user(ctx->cfg, u->name);
+		u->pool_mode = cu ? cu->pool_mode : CFG_POOL_UNSET;
+		u->max_user_connections = cu ? cu->max_user_connections : -1;
+	}
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
+{
+	cfg_diags_t d;
+	cfg_diags_init(&d);
+	cfg_t *ncfg = cfg_load(ctx->cfg_path, &d);
+	if (err && errlen)
+		err[0] = 0;
+	for (size_t i = 0; i < d.n; i++) {
+		cfg_diag_item_t *it = &d.items[i];
+		log_msg(&ctx->log,
+			it->sev == CFG_ERROR ? LOG_ERROR : LOG_WARNING,
+			"%s:%d: %s", it->file, it->line, it->msg);
+		if (it->sev == CFG_ERROR && err && !err[0])
+			snprintf(err, errlen, "%s:%d: %s", it->file, it->line,
+				 it->msg);
+	}
+	cfg_diags_free(&d);
+	if (!ncfg) {
+		log_msg(&ctx->log, LOG_ERROR,
+			"config file %s has errors: reload refused, old "
+			"config kept",
+			ctx->cfg_path);
+		return -1;
+	}
+	/* Keys that need a restart keep their running values. */
+	cfg_t *old = ctx->cfg;
+	ctx->cfg = ncfg;
+	ctx->log.verbose = ncfg->verbose > ctx->log.verbose
+				   ? ncfg->verbose
+				   : ctx->log.verbose;
+	if (str_differs(old->logfile, ncfg->logfile))
+		log_open(&ctx->log, ncfg->logfile);
+	cfg_free(old);
+	pool_load_authfile(ctx);
+	apply_databases(ctx);
+	log_msg(&ctx->log, LOG_LOG, "config file %s reloaded", ctx->cfg_path);
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * janitor.h - periodic maintenance: timeouts, pool refill, idle trim,
+ * stats period, and RELOAD.
+ *
+ * Interface:
+ *   janitor_start()  arm the periodic timer on the context's loop
+ *   janitor_run()    one pass (also called by tests and admin commands)
+ *   pool_reload()    load the config file into a new object and swap it
+ *                    in only if it is valid; applies changed databases
+ */
+#ifndef PGSWITCH_JANITOR_H
+#define PGSWITCH_JANITOR_H
+
+#include "pool/pool_types.h"
+
+#define JANITOR_PERIOD_MS 100
+
+void janitor_start(pgs_ctx_t *ctx);
+void janitor_run(pgs_ctx_t *ctx);
+/* Returns 0 on success, -1 if the new config had errors (old kept);
+ * ERR gets the first error "file:line: message". */
+int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen);
+/* Load the auth_file named by the current config (keeps the old one on
+ * failure). */
+void pool_load_authfile(pgs_ctx_t *ctx);
+
+#endif

@@ -1,0 +1,696 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.c - pools and the scheduling of servers to clients.
+ *
+ * Every client and server is on exactly one list, chosen by its state;
+ * pool_client_state()/pool_server_state() are the only code that moves
+ * them. Waiting clients are served FIFO; idle servers are reused LIFO
+ * (the most recently used first) so that a quiet pool keeps few servers
+ * warm and server_idle_timeout can trim the rest.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "config/cfg.h"
+#include "conn/conn.h"
+#include "pool/pool.h"
+
+static const char *const cl_names[] = {"free",	 "justfree", "login",
+				       "waiting", "waiting", "active"};
+static const char *const sv_names[] = {"free", "justfree", "login",  "idle",
+				       "active", "used",    "tested", "cancel"};
+
+const char *client_state_name(client_state_t st)
+{
+	return cl_names[st];
+}
+
+const char *server_state_name(server_state_t st)
+{
+	return sv_names[st];
+}
+
+/* ---- databases and users ---- */
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+static bool str_changed(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+bool pool_db_apply(pool_db_t *db, const cfg_db_t *e)
+{
+	const char *dbname = e->dbname && *e->dbname ? e->dbname : db->name;
+	bool changed = str_changed(db->host, e->host && *e->host ? e->host
+								  : NULL) ||
+		       db->port != (e->port > 0 ? e->port : 5432) ||
+		       str_changed(db->dbname, dbname) ||
+		       str_changed(db->forced_user, dup_or_null(e->user)
+							    ? e->user
+							    : NULL) ||
+		       str_changed(db->password, e->password && *e->password
+							 ? e->password
+							 : NULL);
+	free(db->host);
+	free(db->dbname);
+	free(db->forced_user);
+	free(db->password);
+	free(db->connect_query);
+	db->host = dup_or_null(e->host);
+	db->port = e->port > 0 ? e->port : 5432;
+	db->dbname = strdup(dbname);
+	db->forced_user = dup_or_null(e->user);
+	db->password = dup_or_null(e->password);
+	db->connect_query = dup_or_null(e->connect_query);
+	db->pool_size = e->pool_size;
+	db->min_pool_size = e->min_pool_size;
+	db->reserve_pool = e->reserve_pool_size;
+	db->max_db_connections = e->max_db_connections;
+	db->pool_mode = e->pool_mode;
+	db->removed = false;
+	if (changed)
+		db->generation++;
+	return changed;
+}
+
+pool_db_t *pool_db_find(pgs_ctx_t *ctx, const char *name)
+{
+	list_node_t *n;
+	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next) {
+		pool_db_t *db = list_entry(n, pool_db_t, node);
+		if (strcmp(db->name, name) == 0)
+			return db;
+	}
+	return NULL;
+}
+
+pool_db_t *pool_db_lookup(pgs_ctx_t *ctx, const char *name)
+{
+	pool_db_t *db = pool_db_find(ctx, name);
+	if (db)
+		return db->removed ? NULL : db;
+	const cfg_db_t *e = cfg_find_db(ctx->cfg, name);
+	bool is_auto = false;
+	if (!e) {
+		e = cfg_find_db(ctx->cfg, "*");
+		is_auto = true;
+	}
+	if (!e)
+		return NULL;
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return NULL;
+	db->name = strdup(name);
+	db->auto_db = is_auto;
+	pool_db_apply(db, e);
+	db->generation = 1;
+	list_append(&ctx->dbs, &db->node);
+	return db;
+}
+
+pool_user_t *pool_user_get(pgs_ctx_t *ctx, const char *name)
+{
+	list_node_t *n;
+	for (n = ctx->users.next; n != &ctx->users; n = n->next) {
+		pool_user_t *u = list_entry(n, pool_user_t, node);
+		if (strcmp(u->name, name) == 0)
+			return u;
+	}
+	pool_user_t *u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->name = strdup(name);
+	const cfg_user_t *cu = cfg_find_user(ctx->cfg, name);
+	u->pool_mode = cu ? cu->pool_mode : CFG_POOL_UNSET;
+	u->max_user_connections = cu ? cu->max_user_connections : -1;
+	list_append(&ctx->users, &u->node);
+	return u;
+}
+
+pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user)
+{
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->db == db && p->user == user)
+			return p;
+	}
+	pool_t *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->ctx = ctx;
+	p->db = db;
+	p->user = user;
+	statlist_init(&p->active_clients);
+	statlist_init(&p->waiting_clients);
+	statlist_init(&p->active_servers);
+	statlist_init(&p->idle_servers);
+	statlist_init(&p->used_servers);
+	statlist_init(&p->tested_servers);
+	statlist_init(&p->login_servers);
+	list_append(&ctx->pools, &p->node);
+	return p;
+}
+
+int pool_mode(const pool_t *p)
+{
+	if (p->user->pool_mode != CFG_POOL_UNSET)
+		return p->user->pool_mode;
+	if (p->db->pool_mode != CFG_POOL_UNSET)
+		return p->db->pool_mode;
+	return p->ctx->cfg->pool_mode;
+}
+
+int pool_size(const pool_t *p)
+{
+	return p->db->pool_size >= 0 ? p->db->pool_size
+				     : p->ctx->cfg->default_pool_size;
+}
+
+int pool_server_total(const pool_t *p)
+{
+	return p->active_servers.count + p->idle_servers.count +
+	       p->used_servers.count + p->tested_servers.count +
+	       p->login_servers.count;
+}
+
+/* ---- state lists ---- */
+
+static statlist_t *client_list(client_t *c, client_state_t st)
+{
+	pgs_ctx_t *ctx = c->ctx;
+	switch (st) {
+	case CL_LOGIN:
+		return &ctx->login_clients;
+	case CL_WAITING:
+	case CL_WAITING_LOGIN:
+		return &c->pool->waiting_clients;
+	case CL_ACTIVE:
+		return c->admin ? &ctx->admin_clients
+				: &c->pool->active_clients;
+	case CL_JUSTFREE:
+		return &ctx->justfree_clients;
+	default:
+		return NULL;
+	}
+}
+
+static statlist_t *server_list(server_t *s, server_state_t st)
+{
+	pool_t *p = s->pool;
+	switch (st) {
+	case SV_LOGIN:
+		return &p->login_servers;
+	case SV_IDLE:
+		return &p->idle_servers;
+	case SV_ACTIVE:
+		return &p->active_servers;
+	case SV_USED:
+		return &p->used_servers;
+	case SV_TESTED:
+		return &p->tested_servers;
+	case SV_CANCEL:
+		return &s->ctx->cancel_servers;
+	case SV_JUSTFREE:
+		return &s->ctx->justfree_servers;
+	default:
+		return NULL;
+	}
+}
+
+void pool_client_state(client_t *c, client_state_t st)
+{
+	statlist_t *from = client_list(c, c->state);
+	if (from)
+		statlist_remove(from, &c->node);
+	c->state = st;
+	statlist_t *to = client_list(c, st);
+	if (to)
+		statlist_append(to, &c->node);
+}
+
+void pool_server_state(server_t *s, server_state_t st)
+{
+	statlist_t *from = server_list(s, s->state);
+	if (from)
+		statlist_remove(from, &s->node);
+	s->state = st;
+	statlist_t *to = server_list(s, st);
+	if (!to)
+		return;
+	/* Idle servers: most recently used at the front (LIFO reuse). */
+	if (st == SV_IDLE && !s->ctx->cfg->server_round_robin)
+		statlist_prepend(to, &s->node);
+	else
+		statlist_append(to, &s->node);
+}
+
+/* ---- scheduling ---- */
+
+static bool pool_paused(const pool_t *p)
+{
+	return p->db->paused || p->ctx->paused_all || p->ctx->suspended;
+}
+
+static server_t *take_idle(pool_t *p)
+{
+	list_node_t *n = statlist_first(&p->idle_servers);
+	return n ? list_entry(n, server_t, node) : NULL;
+}
+
+static void link_and_run(server_t *s, client_t *c)
+{
+	int64_t now = ev_now_us(c->ctx->loop);
+	if (c->state == CL_WAITING) {
+		c->pool->stats.total.wait_time_us +=
+			(uint64_t)(now - c->wait_us);
+		pool_client_state(c, CL_ACTIVE);
+	}
+	server_link(s, c);
+	s->request_us = now;
+}
+
+void pool_request_server(client_t *c)
+{
+	pool_t *p = c->pool;
+	if (!pool_paused(p) && p->waiting_clients.count == 0) {
+		server_t *s = take_idle(p);
+		if (s) {
+			link_and_run(s, c);
+			return;
+		}
+	}
+	c->wait_us = ev_now_us(c->ctx->loop);
+	pool_client_state(c, CL_WAITING);
+	if (!pool_paused(p))
+		pool_launch(p);
+}
+
+/* Serve waiting clients with idle servers, FIFO. */
+static void serve_waiting(pool_t *p)
+{
+	while (!pool_paused(p)) {
+		client_t *c = NULL;
+		list_node_t *n;
+		for (n = p->waiting_clients.head.next;
+		     n != &p->waiting_clients.head; n = n->next) {
+			client_t *w = list_entry(n, client_t, node);
+			if (w->state == CL_WAITING) {
+				c = w;
+				break;
+			}
+		}
+		if (!c)
+			return;
+		server_t *s = take_idle(p);
+		if (!s)
+			return;
+		link_and_run(s, c);
+		client_process(c);
+	}
+}
+
+void pool_server_ready(server_t *s)
+{
+	pool_t *p = s->pool;
+	if (s->dirty || s->generation != p->db->generation) {
+		server_close(s, "database configuration changed");
+		return;
+	}
+	serve_waiting(p);
+}
+
+void pool_release_server(server_t *s)
+{
+	pool_t *p = s->pool;
+	pgs_ctx_t *ctx = p->ctx;
+	const cfg_t *cfg = ctx->cfg;
+	client_t *c = s->link;
+	int64_t now = ev_now_us(ctx->loop);
+
+	if (c) {
+		c->link = NULL;
+		s->link = NULL;
+	}
+	s->request_us = now;
+	if (s->tx_status != 'I' || s->expect_rfq > 0 || s->fwd_left > 0 ||
+	    s->in_copy || s->swallow_rfq > 0 || (c && c->fwd_left > 0)) {
+		server_close(s, "client disconnect while server was not "
+				"ready");
+		return;
+	}
+	if (s->dirty || s->generation != p->db->generation) {
+		server_close(s, "database configuration changed");
+		return;
+	}
+	if (cfg->server_lifetime > 0 &&
+	    now - s->connect_us > cfg->server_lifetime * 1000) {
+		server_close(s, "server lifetime over");
+		return;
+	}
+	bool session = pool_mode(p) == CFG_POOL_SESSION;
+	const char *reset = cfg->server_reset_query;
+	if (reset && *reset && (session || cfg->server_reset_query_always) &&
+	    !c) {
+		server_reset(s, reset);
+		return;
+	}
+	if (reset && *reset && cfg->server_reset_query_always) {
+		server_reset(s, reset);
+		return;
+	}
+	pool_server_state(s, SV_IDLE);
+	pool_server_ready(s);
+}
+
+void pool_launch(pool_t *p)
+{
+	pgs_ctx_t *ctx = p->ctx;
+	const cfg_t *cfg = ctx->cfg;
+	int64_t now = ev_now_us(ctx->loop);
+
+	if (ctx->shutdown == PGS_SHUTDOWN_NOW)
+		return;
+	if (p->login_error &&
+	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
+		return;
+	int total = pool_server_total(p);
+	int limit = pool_size(p);
+	/* The reserve opens once a client has waited reserve_pool_timeout. */
+	int reserve = p->db->reserve_pool >= 0 ? p->db->reserve_pool
+					       : cfg->reserve_pool_size;
+	if (reserve > 0 && p->waiting_clients.count > 0) {
+		client_t *first = list_entry(p->waiting_clients.head.next,
+					     client_t, node);
+		if (now - first->wait_us >= cfg->reserve_pool_timeout * 1000)
+			limit += reserve;
+	}
+	int want = p->waiting_clients.count - p->login_servers.count;
+	int minp = p->db->min_pool_size >= 0 ? p->db->min_pool_size
+					     : cfg->min_pool_size;
+	if (total + want < minp)
+		want = minp - total;
+	if (!p->welcome_ready && p->login_servers.count > 0)
+		want = 0; /* learn the server's parameters from one login */
+	int maxdb = p->db->max_db_connections > 0 ? p->db->max_db_connections
+						  : cfg->max_db_connections;
+	int maxuser = p->user->max_user_connections > 0
+			      ? p->user->max_user_connections
+			      : cfg->max_user_connections;
+	while (want-- > 0 && total < limit) {
+		if (maxdb > 0 && p->db->server_count >= maxdb)
+			break;
+		if (maxuser > 0 && p->user->server_count >= maxuser)
+			break;
+		if (!server_launch(p))
+			break;
+		total++;
+		p->last_launch_us = now;
+		if (!p->welcome_ready)
+			break;
+	}
+}
+
+void pool_set_welcome(pool_t *p, server_t *s)
+{
+	for (int i = 0; i < p->nwelcome; i++) {
+		free(p->welcome_names[i]);
+		free(p->welcome_values[i]);
+	}
+	p->nwelcome = 0;
+	for (int i = 0; i < s->nparams && i < 32; i++) {
+		p->welcome_names[i] = strdup(s->pnames[i]);
+		p->welcome_values[i] = strdup(s->pvalues[i]);
+		p->nwelcome++;
+	}
+	p->welcome_ready = true;
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, &p->waiting_clients)
+	{
+		client_t *c = list_entry(n, client_t, node);
+		if (c->state == CL_WAITING_LOGIN)
+			client_welcome(c);
+	}
+}
+
+void pool_login_failed(pool_t *p, const char *msg)
+{
+	pgs_ctx_t *ctx = p->ctx;
+	free(p->login_error);
+	p->login_error = strdup(msg);
+	p->last_login_fail_us = ev_now_us(ctx->loop);
+	/* Clients that cannot be served by any live server get the error
+	 * now rather than at query_wait_timeout. */
+	bool none = p->active_servers.count + p->idle_servers.count +
+			    p->used_servers.count + p->tested_servers.count ==
+		    0;
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, &p->waiting_clients)
+	{
+		client_t *c = list_entry(n, client_t, node);
+		if (c->state == CL_WAITING_LOGIN || none)
+			client_close(c, "08P01", "server login failed: %s",
+				     msg);
+	}
+}
+
+/* ---- cancel keys ---- */
+
+static uint32_t key_hash(uint32_t pid, uint32_t key)
+{
+	uint64_t h = ((uint64_t)pid << 32 | key) * 0x9E3779B97F4A7C15ull;
+	return (uint32_t)(h >> 32);
+}
+
+static bool keymap_grow(pgs_ctx_t *ctx)
+{
+	uint32_t ncap = ctx->keymap_cap ? ctx->keymap_cap * 2 : 1024;
+	client_t **nm = calloc(ncap, sizeof(*nm));
+	if (!nm)
+		return false;
+	for (uint32_t i = 0; i < ctx->keymap_cap; i++) {
+		client_t *c = ctx->keymap[i];
+		if (!c)
+			continue;
+		uint32_t j = key_hash(c->key_pid, c->key_secret) & (ncap - 1);
+		while (nm[j])
+			j = (j + 1) & (ncap - 1);
+		nm[j] = c;
+	}
+	free(ctx->keymap);
+	ctx->keymap = nm;
+	ctx->keymap_cap = ncap;
+	return true;
+}
+
+bool pool_key_register(pgs_ctx_t *ctx, client_t *c)
+{
+	if (pool_key_find(ctx, c->key_pid, c->key_secret))
+		return false;
+	if ((ctx->keymap_used + 1) * 2 > ctx->keymap_cap && !keymap_grow(ctx))
+		return true; /* no cancel for this client, but keep going */
+	uint32_t m = ctx->keymap_cap - 1;
+	uint32_t j = key_hash(c->key_pid, c->key_secret) & m;
+	while (ctx->keymap[j])
+		j = (j + 1) & m;
+	ctx->keymap[j] = c;
+	ctx->keymap_used++;
+	return true;
+}
+
+client_t *pool_key_find(pgs_ctx_t *ctx, uint32_t pid, uint32_t key)
+{
+	if (!ctx->keymap_cap)
+		return NULL;
+	uint32_t m = ctx->keymap_cap - 1;
+	for (uint32_t j = key_hash(pid, key) & m;; j = (j + 1) & m) {
+		client_t *c = ctx->keymap[j];
+		if (!c)
+			return NULL;
+		if (c->key_pid == pid && c->key_secret == key)
+			return c;
+	}
+}
+
+void pool_key_unregister(pgs_ctx_t *ctx, client_t *c)
+{
+	if (!ctx->keymap_cap)
+		return;
+	uint32_t m = ctx->keymap_cap - 1;
+	uint32_t j = key_hash(c->key_pid, c->key_secret) & m;
+	for (;; j = (j + 1) & m) {
+		if (!ctx->keymap[j])
+			return;
+		if (ctx->keymap[j] == c)
+			break;
+	}
+	ctx->keymap[j] = NULL;
+	ctx->keymap_used--;
+	/* Re-insert the rest of the cluster (linear probing delete). */
+	for (j = (j + 1) & m; ctx->keymap[j]; j = (j + 1) & m) {
+		client_t *x = ctx->keymap[j];
+		ctx->keymap[j] = NULL;
+		uint32_t k = key_hash(x->key_pid, x->key_secret) & m;
+		while (ctx->keymap[k])
+			k = (k + 1) & m;
+		ctx->keymap[k] = x;
+	}
+}
+
+/* ---- bulk operations ---- */
+
+static void close_idle(statlist_t *l, const char *why)
+{
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, l)
+	{
+		server_close(list_entry(n, server_t, node), "%s", why);
+	}
+}
+
+static void mark_dirty(statlist_t *l)
+{
+	list_node_t *n;
+	for (n = l->head.next; n != &l->head; n = n->next)
+		list_entry(n, server_t, node)->dirty = true;
+}
+
+void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db)
+{
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (db && p->db != db)
+			continue;
+		mark_dirty(&p->active_servers);
+		mark_dirty(&p->tested_servers);
+		mark_dirty(&p->login_servers);
+		close_idle(&p->idle_servers, "RECONNECT issued");
+		close_idle(&p->used_servers, "RECONNECT issued");
+	}
+}
+
+static int count_if(statlist_t *l, pool_db_t *db, bool dirty_only)
+{
+	int k = 0;
+	list_node_t *n;
+	for (n = l->head.next; n != &l->head; n = n->next) {
+		server_t *s = list_entry(n, server_t, node);
+		if (!dirty_only || s->dirty ||
+		    s->generation != s->pool->db->generation)
+			k++;
+	}
+	(void)db;
+	return k;
+}
+
+int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db)
+{
+	int k = 0;
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (db && p->db != db)
+			continue;
+		k += count_if(&p->active_servers, db, true) +
+		     count_if(&p->idle_servers, db, true) +
+		     count_if(&p->used_servers, db, true) +
+		     count_if(&p->tested_servers, db, true) +
+		     count_if(&p->login_servers, db, true);
+	}
+	return k;
+}
+
+int pool_count_busy(pgs_ctx_t *ctx, pool_db_t *db)
+{
+	int k = 0;
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (db && p->db != db)
+			continue;
+		k += p->active_servers.count + p->tested_servers.count;
+	}
+	return k;
+}
+
+static void free_client(client_t *c)
+{
+	conn_io_free(&c->io);
+	free(c->user);
+	free(c->dbname);
+	for (int i = 0; i < VAR_COUNT; i++)
+		free(c->vars[i]);
+	if (c->scram)
+		scram_server_free(c->scram);
+	free(c->admin_wait_db);
+	free(c);
+}
+
+static void free_server(server_t *s)
+{
+	conn_io_free(&s->io);
+	for (int i = 0; i < VAR_COUNT; i++)
+		free(s->vars[i]);
+	if (s->scram)
+		scram_client_free(s->scram);
+	free(s);
+}
+
+void pool_free_justfree(pgs_ctx_t *ctx)
+{
+	list_node_t *n;
+	while ((n = statlist_first(&ctx->justfree_clients))) {
+		statlist_remove(&ctx->justfree_clients, n);
+		free_client(list_entry(n, client_t, node));
+	}
+	while ((n = statlist_first(&ctx->justfree_servers))) {
+		statlist_remove(&ctx->justfree_servers, n);
+		free_server(list_entry(n, server_t, node));
+	}
+}
+
+void pool_free_all(pgs_ctx_t *ctx)
+{
+	list_node_t *n;
+	pool_free_justfree(ctx);
+	while (!list_empty(&ctx->pools)) {
+		n = ctx->pools.next;
+		list_del(n);
+		pool_t *p = list_entry(n, pool_t, node);
+		for (int i = 0; i < p->nwelcome; i++) {
+			free(p->welcome_names[i]);
+			free(p->welcome_values[i]);
+		}
+		free(p->login_error);
+		free(p);
+	}
+	while (!list_empty(&ctx->dbs)) {
+		n = ctx->dbs.next;
+		list_del(n);
+		pool_db_t *db = list_entry(n, pool_db_t, node);
+		free(db->name);
+		free(db->host);
+		free(db->dbname);
+		free(db->forced_user);
+		free(db->password);
+		free(db->connect_query);
+		free(db);
+	}
+	while (!list_empty(&ctx->users)) {
+		n = ctx->users.next;
+		list_del(n);
+		pool_user_t *u = list_entry(n, pool_user_t, node);
+		free(u->name);
+		free(u);
+	}
+	free(ctx->keymap);
+	ctx->keymap = NULL;
+}

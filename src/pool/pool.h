@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.h - databases, users, pools; the only place objects change state.
+ *
+ * Interface:
+ *   pool_db_lookup()      find or create (from config / "*") a database
+ *   pool_user_get()       find or create a user
+ *   pool_get()            find or create the (db, user) pool
+ *   pool_client_state()   move a client between state lists
+ *   pool_server_state()   move a server between state lists
+ *   pool_request_server() a client has a request: link it or queue it
+ *   pool_release_server() a server's client is done with it
+ *   pool_server_ready()   a server became usable: serve the queue
+ *   pool_launch()         open server connections the pool needs
+ *   pool_key_*()          issued cancel keys
+ *   pool_free_justfree()  release closed objects (after a loop turn)
+ * All of these may be called from I/O callbacks: nothing is freed
+ * synchronously; closed objects wait on the justfree lists.
+ */
+#ifndef PGSWITCH_POOL_H
+#define PGSWITCH_POOL_H
+
+#include "pool/pool_types.h"
+
+pool_db_t *pool_db_lookup(pgs_ctx_t *ctx, const char *name);
+pool_db_t *pool_db_find(pgs_ctx_t *ctx, const char *name);
+/* (Re)apply a config entry to a db; bumps the generation if the target
+ * changed. Returns true if the target changed. */
+bool pool_db_apply(pool_db_t *db, const cfg_db_t *e);
+pool_user_t *pool_user_get(pgs_ctx_t *ctx, const char *name);
+pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user);
+
+int pool_mode(const pool_t *p);
+int pool_size(const pool_t *p);
+int pool_server_total(const pool_t *p);
+
+void pool_client_state(client_t *c, client_state_t st);
+void pool_server_state(server_t *s, server_state_t st);
+
+void pool_request_server(client_t *c);
+void pool_release_server(server_t *s);
+void pool_server_ready(server_t *s);
+void pool_launch(pool_t *p);
+/* The pool's first server login finished: welcome clients waiting. */
+void pool_set_welcome(pool_t *p, server_t *s);
+/* A server login failed: tell clients waiting for their welcome. */
+void pool_login_failed(pool_t *p, const char *msg);
+
+bool pool_key_register(pgs_ctx_t *ctx, client_t *c);
+void pool_key_unregister(pgs_ctx_t *ctx, client_t *c);
+client_t *pool_key_find(pgs_ctx_t *ctx, uint32_t pid, uint32_t key);
+
+/* Close (as released) or now every server of DB (NULL = all). */
+void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db);
+/* Servers of DB (NULL = all) still connected under an old generation or
+ * marked dirty. */
+int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db);
+/* Servers of DB (NULL = all) that are linked or being tested. */
+int pool_count_busy(pgs_ctx_t *ctx, pool_db_t *db);
+
+void pool_free_justfree(pgs_ctx_t *ctx);
+void pool_free_all(pgs_ctx_t *ctx);
+
+const char *client_state_name(client_state_t st);
+const char *server_state_name(server_state_t st);
+
+#endif

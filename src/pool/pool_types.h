@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool_types.h - databases, users, pools and the per-loop context.
+ *
+ * A pool is one (database, user) pair. Its database's target (host, port,
+ * dbname) can change at run time (RELOAD, switchover): the target carries
+ * a generation number and a server connected under an older generation is
+ * closed when it is released, never in the middle of a transaction.
+ */
+#ifndef PGSWITCH_POOL_TYPES_H
+#define PGSWITCH_POOL_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/auth_types.h"
+#include "config/cfg_types.h"
+#include "conn/conn_types.h"
+#include "ev/ev.h"
+#include "metrics/stats_types.h"
+#include "util/buf.h"
+#include "util/list.h"
+#include "util/log.h"
+
+typedef struct pool_db pool_db_t;
+typedef struct pool_user pool_user_t;
+
+struct pool_db {
+	list_node_t node;
+	char *name;
+	char *host; /* NULL or "/dir" = unix socket */
+	int port;
+	char *dbname;
+	char *forced_user;
+	char *password;
+	char *connect_query;
+	int pool_size;
+	int min_pool_size;
+	int reserve_pool;
+	int max_db_connections;
+	int pool_mode; /* cfg_pool_mode_t, CFG_POOL_UNSET = global */
+	uint32_t generation;
+	bool paused;
+	bool disabled;
+	bool auto_db;  /* created from the "*" entry */
+	bool removed;  /* gone from the config after a RELOAD */
+	bool admin;    /* the "pgbouncer" console pseudo-database */
+	int server_count;
+	int client_count;
+	stats_t stats;
+};
+
+struct pool_user {
+	list_node_t node;
+	char *name;
+	int pool_mode;
+	int max_user_connections;
+	int client_count;
+	int server_count;
+	/* SCRAM pass-through keys captured at a client's login. */
+	bool has_scram_keys;
+	uint8_t client_key[32];
+	uint8_t server_key[32];
+};
+
+struct pool {
+	list_node_t node;
+	pgs_ctx_t *ctx;
+	pool_db_t *db;
+	pool_user_t *user;
+
+	statlist_t active_clients;  /* CL_ACTIVE */
+	statlist_t waiting_clients; /* CL_WAITING and CL_WAITING_LOGIN */
+	statlist_t active_servers;  /* SV_ACTIVE */
+	statlist_t idle_servers;    /* SV_IDLE */
+	statlist_t used_servers;    /* SV_USED */
+	statlist_t tested_servers;  /* SV_TESTED */
+	statlist_t login_servers;   /* SV_LOGIN */
+
+	/* The server's ParameterStatus set at login: what clients are told. */
+	bool welcome_ready;
+	char *welcome_names[32];
+	char *welcome_values[32];
+	int nwelcome;
+
+	int64_t last_login_fail_us;
+	char *login_error; /* message of the last failed server login */
+	int64_t last_launch_us;
+	stats_t stats;
+};
+
+/* The admin console's pending waits. */
+typedef enum pgs_shutdown {
+	PGS_RUNNING,
+	PGS_SHUTDOWN_WAIT_CLIENTS, /* SIGTERM: stop accepting, wait */
+	PGS_SHUTDOWN_NOW,
+} pgs_shutdown_t;
+
+typedef struct pgs_listener {
+	int fd;
+	char desc[128];
+} pgs_listener_t;
+
+#define PGS_MAX_LISTENERS 16
+
+/*
+ * Everything one event loop owns. No module keeps mutable globals: a
+ * future `workers = N` runs one context per loop (see
+ * docs/architecture.md).
+ */
+struct pgs_ctx {
+	ev_loop_t *loop;
+	log_t log;
+	cfg_t *cfg;
+	char *cfg_path;
+	auth_file_t *authfile;
+
+	pgs_listener_t listeners[PGS_MAX_LISTENERS];
+	int nlisteners;
+	int signal_fd;
+
+	list_node_t dbs;
+	list_node_t users;
+	list_node_t pools;
+	statlist_t login_clients;   /* CL_LOGIN, not yet in a pool */
+	statlist_t admin_clients;   /* logged-in console clients */
+	statlist_t cancel_servers;  /* SV_CANCEL */
+	statlist_t justfree_clients;
+	statlist_t justfree_servers;
+
+	/* Issued cancel keys -> client (open addressing). */
+	client_t **keymap;
+	uint32_t keymap_cap;
+	uint32_t keymap_used;
+
+	int client_count;
+	uint64_t next_id;
+	bool paused_all;
+	bool suspended;
+	pgs_shutdown_t shutdown;
+	int64_t start_us;
+	int64_t last_stats_us;
+	uint64_t janitor_timer;
+	uint8_t mock_key[32];
+
+	void *sw; /* switchover state (src/switch), opaque here */
+};
+
+#endif

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * switchover.h - the SWITCHOVER state machine (see switchover.c for the
+ * diagram). The pooler core calls these hooks:
+ *   sw_holds_client()   a frozen pool's waiting client is held by the
+ *                       switchover (its own deadline applies, not
+ *                       query_wait_timeout)
+ *   sw_tick()           janitor pass: deadlines, polling
+ *   sw_apply_overlay()  after a (re)load: switchover_state_file overrides
+ */
+#ifndef PGSWITCH_SWITCHOVER_H
+#define PGSWITCH_SWITCHOVER_H
+
+#include <stdbool.h>
+
+#include "pool/pool_types.h"
+
+bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c);
+void sw_tick(pgs_ctx_t *ctx);
+void sw_apply_overlay(pgs_ctx_t *ctx, pool_db_t *db);
+
+#endif
