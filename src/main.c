@@ -89,12 +89,12 @@ static int open_listeners(pgs_ctx_t *ctx)
 	for (char *a = strtok_r(addrs, ", ", &save); a;
 	     a = strtok_r(NULL, ", ", &save)) {
 		int fds[8];
-		int n = sock_listen_tcp(a, cfg->listen_port, cfg->listen_backlog,
-					cfg->so_reuseport, fds, 8, err,
-					sizeof(err));
+		int n = sock_listen_tcp(a, cfg->listen_port,
+					cfg->listen_backlog, cfg->so_reuseport,
+					fds, 8, err, sizeof(err));
 		if (n < 0) {
-			log_msg(&ctx->log, LOG_WARNING, "cannot listen on %s: %s",
-				a, err);
+			log_msg(&ctx->log, LOG_WARNING,
+				"cannot listen on %s: %s", a, err);
 			continue;
 		}
 		for (int i = 0; i < n; i++) {
@@ -106,8 +106,8 @@ static int open_listeners(pgs_ctx_t *ctx)
 	}
 	free(addrs);
 	if (cfg->unix_socket_dir && *cfg->unix_socket_dir) {
-		int fd = sock_listen_unix(cfg->unix_socket_dir, cfg->listen_port,
-					  cfg->listen_backlog,
+		int fd = sock_listen_unix(cfg->unix_socket_dir,
+					  cfg->listen_port, cfg->listen_backlog,
 					  cfg->unix_socket_mode, err,
 					  sizeof(err));
 		if (fd < 0) {
@@ -161,7 +161,8 @@ static void on_signal(ev_loop_t *loop, int fd, void *data, int mask)
 			close_tcp_listeners(ctx);
 			break;
 		case SIGINT:
-			log_msg(&ctx->log, LOG_LOG, "got SIGINT, shutting down");
+			log_msg(&ctx->log, LOG_LOG,
+				"got SIGINT, shutting down");
 			ctx->shutdown = PGS_SHUTDOWN_NOW;
 			ev_stop(loop);
 			break;
@@ -194,7 +195,8 @@ static void on_signal(ev_loop_t *loop, int fd, void *data, int mask)
 				janitor_run(ctx);
 			} else {
 				log_msg(&ctx->log, LOG_LOG,
-					"got SIGUSR2, but not paused/suspended");
+					"got SIGUSR2, but not "
+					"paused/suspended");
 			}
 			break;
 		default:
@@ -392,6 +394,7 @@ int main(int argc, char **argv)
 	}
 	ctx.start_us = ev_now_us(ctx.loop);
 	pool_load_authfile(&ctx);
+	pool_sync_dbs(&ctx);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;

@@ -300,7 +300,7 @@ static void kill_db(pgs_ctx_t *ctx, pool_db_t *db)
 					     "08P01", "database removed");
 			}
 		statlist_t *svs[] = {&p->active_servers, &p->idle_servers,
-				     &p->used_servers,	 &p->tested_servers,
+				     &p->used_servers, &p->tested_servers,
 				     &p->login_servers};
 		for (size_t i = 0; i < 5; i++)
 			statlist_for_each_safe(m, tmp, svs[i])
@@ -345,8 +345,8 @@ static void cmd_reconnect(client_t *c, const cmd_t *cmd)
 		db = need_db(c, cmd->arg, "reconnect");
 		if (!db)
 			return;
-		log_msg(&c->ctx->log, LOG_LOG,
-			"RECONNECT '%s' command issued", db->name);
+		log_msg(&c->ctx->log, LOG_LOG, "RECONNECT '%s' command issued",
+			db->name);
 	} else {
 		log_msg(&c->ctx->log, LOG_LOG, "RECONNECT command issued");
 	}
@@ -381,8 +381,8 @@ static void cmd_wait_close(client_t *c, const cmd_t *cmd)
 		db = need_db(c, cmd->arg, "wait in");
 		if (!db)
 			return;
-		log_msg(&c->ctx->log, LOG_LOG,
-			"WAIT_CLOSE '%s' command issued", db->name);
+		log_msg(&c->ctx->log, LOG_LOG, "WAIT_CLOSE '%s' command issued",
+			db->name);
 	} else {
 		log_msg(&c->ctx->log, LOG_LOG, "WAIT_CLOSE command issued");
 	}
@@ -435,8 +435,7 @@ static void cmd_shutdown(client_t *c, const cmd_t *cmd)
 		admin_ok(c, "SHUTDOWN");
 		return;
 	}
-	admin_err(c, "invalid command 'SHUTDOWN %s', use SHOW HELP;",
-		  cmd->arg);
+	admin_err(c, "invalid command 'SHUTDOWN %s', use SHOW HELP;", cmd->arg);
 }
 
 static void cmd_suspend(client_t *c, const cmd_t *cmd)
@@ -564,8 +563,8 @@ void admin_query(client_t *c, const char *sql)
 	}
 	const char *w = cmd.word;
 	if (strcasecmp(w, "show") == 0 || strcasecmp(w, "select") == 0) {
-		if (cmd.has_arg && (fake_show(c, cmd.arg) ||
-				    admin_show(c, cmd.arg)))
+		if (cmd.has_arg &&
+		    (fake_show(c, cmd.arg) || admin_show(c, cmd.arg)))
 			return;
 		admin_err(c, "invalid command '%s', use SHOW HELP;", sql);
 	} else if (strcasecmp(w, "pause") == 0) {
@@ -635,9 +634,9 @@ void admin_tick(pgs_ctx_t *ctx)
 		client_t *c = list_entry(n, client_t, node);
 		if (!c->admin_wait)
 			continue;
-		pool_db_t *db =
-			c->admin_wait_db ? pool_db_find(ctx, c->admin_wait_db)
-					 : NULL;
+		pool_db_t *db = c->admin_wait_db
+					? pool_db_find(ctx, c->admin_wait_db)
+					: NULL;
 		bool done;
 		const char *tag;
 		if (c->admin_wait == ADMIN_WAIT_PAUSE) {

@@ -18,9 +18,9 @@
 #include "proto/pgp.h"
 #include "switch/sw_admin.h"
 
-#define T PGP_OID_TEXT, -1
-#define I4 PGP_OID_INT4, 4
-#define I8 PGP_OID_INT8, 8
+#define T   PGP_OID_TEXT, -1
+#define I4  PGP_OID_INT4, 4
+#define I8  PGP_OID_INT8, 8
 #define NUM PGP_OID_NUMERIC, -1
 
 typedef struct row {
@@ -82,13 +82,27 @@ static void emit(client_t *c, row_t *r)
 }
 
 static const pgp_field_t sock_fields[] = {
-	{"type", T},	     {"user", T},	    {"database", T},
-	{"replication", T},  {"state", T},	    {"addr", T},
-	{"port", I4},	     {"local_addr", T},	    {"local_port", I4},
-	{"connect_time", T}, {"request_time", T},   {"wait", I4},
-	{"wait_us", I4},     {"close_needed", I4},  {"ptr", T},
-	{"link", T},	     {"remote_pid", I4},    {"tls", T},
-	{"application_name", T}, {"prepared_statements", I4}, {"id", I4},
+	{"type", T},
+	{"user", T},
+	{"database", T},
+	{"replication", T},
+	{"state", T},
+	{"addr", T},
+	{"port", I4},
+	{"local_addr", T},
+	{"local_port", I4},
+	{"connect_time", T},
+	{"request_time", T},
+	{"wait", I4},
+	{"wait_us", I4},
+	{"close_needed", I4},
+	{"ptr", T},
+	{"link", T},
+	{"remote_pid", I4},
+	{"tls", T},
+	{"application_name", T},
+	{"prepared_statements", I4},
+	{"id", I4},
 };
 
 static void client_row(client_t *c, client_t *x, int64_t now)
@@ -100,9 +114,8 @@ static void client_row(client_t *c, client_t *x, int64_t now)
 	put_s(&r, x->user);
 	put_s(&r, x->dbname);
 	put_s(&r, "none");
-	const char *st = x->state == CL_ACTIVE
-				 ? (x->link ? "active" : "idle")
-				 : "waiting";
+	const char *st = x->state == CL_ACTIVE ? (x->link ? "active" : "idle")
+					       : "waiting";
 	put_s(&r, st);
 	put_s(&r, x->addr.host);
 	put_i(&r, x->addr.port);
@@ -130,8 +143,9 @@ static void server_row(client_t *c, server_t *s)
 {
 	row_t r;
 	char ptr[32], link[32];
-	static const char *const names[] = {"", "", "new", "idle", "active",
-					    "used", "tested", "active_cancel"};
+	static const char *const names[] = {
+		"",	  "",	  "new",    "idle",
+		"active", "used", "tested", "active_cancel"};
 	row_init(&r);
 	put_s(&r, "S");
 	put_s(&r, s->pool->user->name);
@@ -276,6 +290,8 @@ static void show_databases(client_t *c)
 	list_node_t *n;
 	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next) {
 		pool_db_t *db = list_entry(n, pool_db_t, node);
+		if (db->removed)
+			continue;
 		row_t r;
 		row_init(&r);
 		put_s(&r, db->name);
@@ -364,10 +380,17 @@ static void show_users(client_t *c)
 }
 
 static const char *const stat_names[] = {
-	"server_assignment_count", "xact_count",     "query_count",
-	"bytes_received",	   "bytes_sent",     "xact_time",
-	"query_time",		   "wait_time",	     "client_parse_count",
-	"server_parse_count",	   "bind_count",
+	"server_assignment_count",
+	"xact_count",
+	"query_count",
+	"bytes_received",
+	"bytes_sent",
+	"xact_time",
+	"query_time",
+	"wait_time",
+	"client_parse_count",
+	"server_parse_count",
+	"bind_count",
 };
 
 static void put_counters(row_t *r, const stats_counters_t *s)
@@ -404,19 +427,29 @@ static void put_avgs(row_t *r, const stats_t *st)
 /* which: 0 = STATS, 1 = STATS_TOTALS, 2 = STATS_AVERAGES */
 static void show_stats(client_t *c, int which)
 {
-	static const char *const avg_names[] = {
-		"avg_server_assignment_count", "avg_xact_count",
-		"avg_query_count", "avg_recv", "avg_sent", "avg_xact_time",
-		"avg_query_time", "avg_wait_time", "avg_client_parse_count",
-		"avg_server_parse_count", "avg_bind_count"};
+	static const char *const avg_names[] = {"avg_server_assignment_count",
+						"avg_xact_count",
+						"avg_query_count",
+						"avg_recv",
+						"avg_sent",
+						"avg_xact_time",
+						"avg_query_time",
+						"avg_wait_time",
+						"avg_client_parse_count",
+						"avg_server_parse_count",
+						"avg_bind_count"};
 	pgp_field_t f[24];
 	char names[24][48];
 	int nf = 0;
 	f[nf++] = (pgp_field_t){"database", T};
 	for (int i = 0; i < 11; i++) {
 		if (which == 0)
+			/* STATS says total_received/total_sent where
+			 * STATS_TOTALS says bytes_received/bytes_sent. */
 			snprintf(names[i], sizeof(names[i]), "total_%s",
-				 stat_names[i]);
+				 i == 3	  ? "received"
+				 : i == 4 ? "sent"
+					  : stat_names[i]);
 		else if (which == 2 && i >= 8)
 			snprintf(names[i], sizeof(names[i]), "avg_%s",
 				 stat_names[i]);
@@ -475,7 +508,8 @@ static void show_lists(client_t *c)
 {
 	static const pgp_field_t f[] = {{"list", T}, {"items", I4}};
 	pgs_ctx_t *ctx = c->ctx;
-	int ndb = 0, nuser = 0, npool = 0, used_cl = 0, used_sv = 0;
+	int ndb = 1 /* the console */, nuser = 0, npool = 0, used_cl = 0,
+	    used_sv = 0;
 	list_node_t *n;
 	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next)
 		ndb++;
@@ -488,13 +522,14 @@ static void show_lists(client_t *c)
 		used_sv += pool_server_total(p);
 	}
 	used_cl += ctx->admin_clients.count;
-	const char *names[] = {"databases",   "users",	       "peers",
-			       "pools",	      "peer_pools",    "free_clients",
+	const char *names[] = {"databases",    "users",		"peers",
+			       "pools",	       "peer_pools",	"free_clients",
 			       "used_clients", "login_clients", "free_servers",
-			       "used_servers", "dns_names",     "dns_zones",
-			       "dns_queries", "dns_pending"};
-	int vals[] = {ndb,    nuser,  0, npool, 0, 0, used_cl,
-		      ctx->login_clients.count, 0, used_sv, 0, 0, 0, 0};
+			       "used_servers", "dns_names",	"dns_zones",
+			       "dns_queries",  "dns_pending"};
+	int vals[] = {
+		ndb, nuser,   0, npool, 0, 0, used_cl, ctx->login_clients.count,
+		0,   used_sv, 0, 0,	0, 0};
 	admin_row_desc(c, f, 2);
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		row_t r;
@@ -508,8 +543,10 @@ static void show_lists(client_t *c)
 
 static void show_mem(client_t *c)
 {
-	static const pgp_field_t f[] = {{"name", T},	 {"size", I4},
-					{"used", I4},	 {"free", I4},
+	static const pgp_field_t f[] = {{"name", T},
+					{"size", I4},
+					{"used", I4},
+					{"free", I4},
 					{"memtotal", I4}};
 	pgs_ctx_t *ctx = c->ctx;
 	int ncl = ctx->client_count, nsv = 0, npool = 0;
@@ -613,7 +650,8 @@ bool admin_show(client_t *c, const char *what)
 	else if (strcasecmp(what, "help") == 0)
 		show_help(c);
 	else if (strcasecmp(what, "version") == 0)
-		show_one(c, "version", "PgBouncer 1.25.0 (pgswitch " PGSWITCH_VERSION ")");
+		show_one(c, "version",
+			 "PgBouncer 1.25.0 (pgswitch " PGSWITCH_VERSION ")");
 	else if (strcasecmp(what, "switchover") == 0)
 		sw_admin_show(c, NULL);
 	else

@@ -2,7 +2,7 @@
 #ifndef PGSWITCH_AUTH_TYPES_H
 #define PGSWITCH_AUTH_TYPES_H
 
-#define AUTH_MD5_LEN 35       /* "md5" + 32 hex digits */
+#define AUTH_MD5_LEN	  35   /* "md5" + 32 hex digits */
 #define SCRAM_MAX_MESSAGE 1024 /* hard cap on any SCRAM message we accept */
 
 typedef struct auth_file auth_file_t;
@@ -17,7 +17,7 @@ typedef enum auth_secret_kind {
 
 typedef enum scram_status {
 	SCRAM_OK = 0,
-	SCRAM_FAIL = 1,  /* authentication failed: 28P01 */
+	SCRAM_FAIL = 1,	 /* authentication failed: 28P01 */
 	SCRAM_PROTO = 2, /* malformed exchange: 08P01 */
 } scram_status_t;
 

@@ -24,8 +24,12 @@
 #include "proto/pgp.h"
 
 static const char *const var_names[VAR_COUNT] = {
-	"client_encoding", "DateStyle",		      "TimeZone",
-	"IntervalStyle",   "standard_conforming_strings", "application_name",
+	"client_encoding",
+	"DateStyle",
+	"TimeZone",
+	"IntervalStyle",
+	"standard_conforming_strings",
+	"application_name",
 };
 
 const char *client_var_name(conn_var_t v)
@@ -92,8 +96,8 @@ void client_accept(pgs_ctx_t *ctx, int lfd)
 		if (fd < 0)
 			return;
 		client_t *c = calloc(1, sizeof(*c));
-		uint32_t rcap = (uint32_t)(cfg->pkt_buf > 8192 ? cfg->pkt_buf
-							       : 8192);
+		uint32_t rcap =
+			(uint32_t)(cfg->pkt_buf > 8192 ? cfg->pkt_buf : 8192);
 		if (!c || conn_io_init(&c->io, fd, rcap, CONN_OBUF_MAX) < 0) {
 			free(c);
 			close(fd);
@@ -283,8 +287,8 @@ static void finish_login(client_t *c)
 
 static void auth_failed(client_t *c)
 {
-	client_close(c, "28P01", "password authentication failed for user \"%s\"",
-		     c->user);
+	client_close(c, "28P01",
+		     "password authentication failed for user \"%s\"", c->user);
 }
 
 static void check_password(client_t *c, const char *given)
@@ -309,7 +313,9 @@ static void check_password(client_t *c, const char *given)
 
 static void start_scram(client_t *c)
 {
-	c->scram = scram_server_new(c->user, c->secret);
+	/* Doomed exchanges for unknown users use a per-process mock key:
+	 * the same salt every time, as PostgreSQL does. */
+	c->scram = scram_server_new_mock(c->user, c->secret, c->ctx->mock_key);
 	if (!c->scram) {
 		client_close(c, "53200", "out of memory");
 		return;
@@ -323,6 +329,10 @@ static void start_auth(client_t *c)
 	const cfg_t *cfg = c->ctx->cfg;
 	auth_file_t *af = c->ctx->authfile;
 	c->secret = af ? auth_file_lookup(af, c->user) : NULL;
+	/* An empty password never authenticates (PgBouncer, PostgreSQL). */
+	if (c->secret && !*c->secret && cfg->auth_type != CFG_AUTH_TRUST &&
+	    cfg->auth_type != CFG_AUTH_ANY)
+		c->secret = NULL;
 
 	switch (cfg->auth_type) {
 	case CFG_AUTH_ANY:
@@ -354,8 +364,9 @@ static void start_auth(client_t *c)
 		start_scram(c);
 		return;
 	default:
-		client_close(c, "28000", "auth_type %s is not supported yet",
-			     cfg_auth_type_name((cfg_auth_type_t)cfg->auth_type));
+		client_close(
+			c, "28000", "auth_type %s is not supported yet",
+			cfg_auth_type_name((cfg_auth_type_t)cfg->auth_type));
 	}
 }
 
@@ -449,12 +460,16 @@ static void handle_startup(client_t *c, const uint8_t *p, uint32_t len)
 		return;
 	c->proto_minor = st.minor;
 	if (st.minor > 0 || nunsup > 0)
-		pgp_wr_negotiate(&c->io.obuf, 0, unsup, nunsup);
+		/* PostgreSQL sends the full version, 3.0 = 196608. */
+		pgp_wr_negotiate(&c->io.obuf, PGP_PROTO_MAJOR << 16, unsup,
+				 nunsup);
 	if (ctx->shutdown != PGS_RUNNING) {
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
-	if (ctx->client_count > ctx->cfg->max_client_conn) {
+	/* The console stays reachable when the pooler is full. */
+	if (ctx->client_count > ctx->cfg->max_client_conn &&
+	    !admin_is_db(c->dbname)) {
 		client_close(c, "53300",
 			     "no more connections allowed (max_client_conn)");
 		return;
@@ -479,8 +494,7 @@ static void handle_startup(client_t *c, const uint8_t *p, uint32_t len)
 			return;
 		}
 		if (db->disabled) {
-			client_close(c, "08P01",
-				     "database does not allow connections: %s",
+			client_close(c, "08P01", "database \"%s\" is disabled",
 				     c->dbname);
 			return;
 		}
@@ -498,8 +512,9 @@ static void handle_auth_msg(client_t *c, const pgp_msg_t *m,
 	const char *err = NULL;
 
 	if (m->type != 'p') {
-		client_close(c, "08P01", "expected password response, got "
-					 "message type %d",
+		client_close(c, "08P01",
+			     "expected password response, got "
+			     "message type %d",
 			     m->type);
 		return;
 	}
@@ -551,9 +566,9 @@ static void handle_auth_msg(client_t *c, const pgp_msg_t *m,
 		return;
 	}
 	case 3: { /* SASLResponse */
-		scram_status_t st = scram_server_final(
-			c->scram, (const char *)body, m->len, out, sizeof(out),
-			&outlen, &err);
+		scram_status_t st =
+			scram_server_final(c->scram, (const char *)body, m->len,
+					   out, sizeof(out), &outlen, &err);
 		if (st == SCRAM_PROTO) {
 			client_close(c, "08P01", "%s",
 				     err ? err : "malformed SCRAM message");
@@ -566,8 +581,7 @@ static void handle_auth_msg(client_t *c, const pgp_msg_t *m,
 		pgp_wr_auth(&c->io.obuf, 12, out, outlen);
 		pool_user_t *u = pool_user_get(c->ctx, c->user);
 		if (u && !u->has_scram_keys &&
-		    scram_server_keys(c->scram, u->client_key,
-				      u->server_key))
+		    scram_server_keys(c->scram, u->client_key, u->server_key))
 			u->has_scram_keys = true;
 		scram_server_free(c->scram);
 		c->scram = NULL;
@@ -770,7 +784,8 @@ void client_process(client_t *c)
 	if (!client_flush(c))
 		return;
 	/* Stop reading while the buffer is full or we wait for a server. */
-	c->io.want_read = c->io.rlen < c->io.rcap && c->state != CL_WAITING &&
+	c->io.want_read = c->io.rlen - c->io.rpos < c->io.rcap &&
+			  c->state != CL_WAITING &&
 			  c->state != CL_WAITING_LOGIN &&
 			  !(c->admin && c->admin_wait);
 	if (c->link && buf_pending(&c->link->io.obuf) > CONN_HIGH_WATER)

@@ -58,6 +58,6 @@ int conn_io_read(conn_io_t *io);
 int conn_io_flush(conn_io_t *io);
 /* Bytes we let the peer's output hold before we stop reading. */
 #define CONN_HIGH_WATER (256 * 1024)
-#define CONN_OBUF_MAX (64u * 1024 * 1024)
+#define CONN_OBUF_MAX	(64u * 1024 * 1024)
 
 #endif

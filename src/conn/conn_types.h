@@ -150,7 +150,7 @@ struct server {
 	uint32_t be_key;
 	uint32_t generation; /* pool_db generation at connect time */
 
-	char tx_status;       /* last ReadyForQuery status */
+	char tx_status;	      /* last ReadyForQuery status */
 	uint32_t expect_rfq;  /* ReadyForQuery messages still owed to client */
 	uint32_t swallow_rfq; /* our own queries whose replies we eat */
 	bool connected;

@@ -179,8 +179,7 @@ void server_close(server_t *s, const char *fmt, ...)
 	free_login_params(s);
 	pool_server_state(s, SV_JUSTFREE);
 	/* Clients may be waiting for a replacement. */
-	if (s->pool && old != SV_CANCEL &&
-	    s->pool->waiting_clients.count > 0)
+	if (s->pool && old != SV_CANCEL && s->pool->waiting_clients.count > 0)
 		pool_launch(s->pool);
 }
 
@@ -282,8 +281,7 @@ static void handle_auth(server_t *s, pgp_reader_t *r)
 		return;
 	case 5: {
 		const uint8_t *salt = pgp_rd_bytes(r, 4);
-		if (!salt || !pw ||
-		    auth_secret_kind(pw) == AUTH_SECRET_SCRAM) {
+		if (!salt || !pw || auth_secret_kind(pw) == AUTH_SECRET_SCRAM) {
 			login_fail(s, "no password available for md5 login");
 			return;
 		}
@@ -380,8 +378,7 @@ static void login_done(server_t *s)
 }
 
 /* A whole message addressed to us (login, swallowed replies, idle). */
-static void handle_own_msg(server_t *s, const pgp_msg_t *m,
-			   const uint8_t *body)
+static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 {
 	pgp_reader_t r;
 	pgp_rd_init(&r, body, m->len);
@@ -404,8 +401,8 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m,
 			login_fail(s, msg ? msg : "unknown error");
 			return;
 		}
-		if (sev && (strcmp(sev, "FATAL") == 0 ||
-			    strcmp(sev, "PANIC") == 0)) {
+		if (sev &&
+		    (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
 			server_close(s, "server error: %s", msg ? msg : "");
 			return;
 		}
@@ -607,9 +604,8 @@ void server_process(server_t *s)
 		if (!more)
 			break;
 	}
-	if (s->state == SV_JUSTFREE)
-		return;
-	/* Flush what we produced for the client we served this turn. */
+	/* Flush what we produced for the client we served this turn, even
+	 * if the server was closed on release (its reply is complete). */
 	client_t *c = c0 ? c0 : s->link;
 	if (c && c->state != CL_JUSTFREE) {
 		if (!client_flush(c))
@@ -623,7 +619,9 @@ void server_process(server_t *s)
 	if (s->link && buf_pending(&s->link->io.obuf) > CONN_HIGH_WATER)
 		s->io.want_read = false;
 	else
-		s->io.want_read = s->io.rlen < s->io.rcap;
+		/* Unprocessed bytes less than a full buffer: a read
+		 * compacts first, so there is room. */
+		s->io.want_read = s->io.rlen - s->io.rpos < s->io.rcap;
 	server_update_io(s);
 }
 
@@ -714,7 +712,7 @@ static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 		/* Output drained: the client may go on sending. */
 		client_t *c = s->link;
 		if (c && buf_pending(&s->io.obuf) < CONN_HIGH_WATER &&
-		    c->io.rpos < c->io.rlen) {
+		    (c->io.rpos < c->io.rlen || !c->io.want_read)) {
 			client_process(c);
 			if (s->state == SV_JUSTFREE)
 				return;

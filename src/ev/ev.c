@@ -14,9 +14,9 @@
 typedef struct ev_fd {
 	ev_io_cb cb;
 	void *data;
-	int mask;       /* wanted */
-	bool known;     /* registered with epoll */
-	uint32_t gen;   /* bumps on del: stale events in a batch are skipped */
+	int mask;     /* wanted */
+	bool known;   /* registered with epoll */
+	uint32_t gen; /* bumps on del: stale events in a batch are skipped */
 } ev_fd_t;
 
 typedef struct ev_timer {
@@ -88,7 +88,8 @@ static int grow_fds(ev_loop_t *l, int fd)
 
 static uint32_t to_epoll(int mask)
 {
-	return (mask & EV_READ ? EPOLLIN : 0) | (mask & EV_WRITE ? EPOLLOUT : 0);
+	return (mask & EV_READ ? EPOLLIN : 0) |
+	       (mask & EV_WRITE ? EPOLLOUT : 0);
 }
 
 int ev_io_set(ev_loop_t *l, int fd, int mask, ev_io_cb cb, void *data)

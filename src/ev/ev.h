@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#define EV_READ 1
+#define EV_READ	 1
 #define EV_WRITE 2
 
 typedef struct ev_loop ev_loop_t;

@@ -40,7 +40,8 @@ static void average(stats_t *st, int64_t us)
 	uint64_t dq = c->query_count - p->query_count;
 	uint64_t dx = c->xact_count - p->xact_count;
 	uint64_t dw = c->server_assignment_count - p->server_assignment_count;
-	st->avg_query_time = dq ? (c->query_time_us - p->query_time_us) / dq : 0;
+	st->avg_query_time =
+		dq ? (c->query_time_us - p->query_time_us) / dq : 0;
 	st->avg_xact_time = dx ? (c->xact_time_us - p->xact_time_us) / dx : 0;
 	st->avg_wait_time = dw ? (c->wait_time_us - p->wait_time_us) / dw : 0;
 	st->prev = *c;
@@ -48,8 +49,8 @@ static void average(stats_t *st, int64_t us)
 
 void stats_tick(pgs_ctx_t *ctx, int64_t now_us)
 {
-	long period = ctx->cfg->stats_period > 0 ? ctx->cfg->stats_period
-						 : 60000;
+	long period =
+		ctx->cfg->stats_period > 0 ? ctx->cfg->stats_period : 60000;
 	if (ctx->last_stats_us == 0) {
 		ctx->last_stats_us = now_us;
 		return;

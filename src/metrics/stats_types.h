@@ -21,9 +21,9 @@ typedef struct stats_counters {
 
 typedef struct stats {
 	stats_counters_t total;
-	stats_counters_t prev;    /* totals at the last stats_period tick */
-	stats_counters_t avg;     /* per-second averages of the last period */
-	uint64_t avg_query_time;  /* us per query in the last period */
+	stats_counters_t prev;	 /* totals at the last stats_period tick */
+	stats_counters_t avg;	 /* per-second averages of the last period */
+	uint64_t avg_query_time; /* us per query in the last period */
 	uint64_t avg_xact_time;
 	uint64_t avg_wait_time;
 } stats_t;

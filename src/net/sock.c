@@ -30,7 +30,6 @@ static void fill_addr(const struct sockaddr *sa, conn_addr_t *a)
 	}
 }
 
-
 int sock_listen_tcp(const char *addr, int port, int backlog, bool reuseport,
 		    int *fds, int max, char *err, size_t errlen)
 {

@@ -62,8 +62,7 @@ static void check_clients(pool_t *p, int64_t now)
 		server_t *s = c->link;
 		if (!s) {
 			if (over(now, c->request_us, cfg->client_idle_timeout))
-				client_close(c, "08P01",
-					     "client_idle_timeout");
+				client_close(c, "08P01", "client_idle_timeout");
 			continue;
 		}
 		if (s->expect_rfq > 0) {
@@ -106,7 +105,11 @@ static void check_servers(pool_t *p, int64_t now)
 		else if (over(now, s->request_us, cfg->server_check_delay) &&
 			 cfg->server_check_query && *cfg->server_check_query &&
 			 cfg->server_check_delay > 0)
-			server_reset(s, cfg->server_check_query);
+			/* PgBouncer's "<empty>" means an empty query string. */
+			server_reset(s, strcmp(cfg->server_check_query,
+					       "<empty>") == 0
+						? ""
+						: cfg->server_check_query);
 	}
 	statlist_for_each_safe(n, tmp, &p->login_servers)
 	{
@@ -138,8 +141,8 @@ void janitor_run(pgs_ctx_t *ctx)
 		check_clients(p, now);
 		check_servers(p, now);
 		if (!p->db->paused && !ctx->paused_all && !ctx->suspended &&
-		    (p->waiting_clients.count > 0 ||
-		     p->db->min_pool_size > 0 || ctx->cfg->min_pool_size > 0))
+		    (p->waiting_clients.count > 0 || p->db->min_pool_size > 0 ||
+		     ctx->cfg->min_pool_size > 0))
 			pool_launch(p);
 	}
 	stats_tick(ctx, now);
@@ -162,16 +165,26 @@ void pool_load_authfile(pgs_ctx_t *ctx)
 	int bad = 0;
 	auth_file_t *af = auth_file_load(path, &bad, &err);
 	if (!af) {
-		log_msg(&ctx->log, LOG_WARNING, "could not load auth_file %s: %s",
-			path, err ? err : "unknown error");
+		log_msg(&ctx->log, LOG_WARNING,
+			"could not load auth_file %s: %s", path,
+			err ? err : "unknown error");
 		return;
 	}
 	if (bad > 0)
 		log_msg(&ctx->log, LOG_WARNING,
-			"auth_file %s: %d malformed line(s) skipped", path, bad);
+			"auth_file %s: %d malformed line(s) skipped", path,
+			bad);
 	if (ctx->authfile)
 		auth_file_free(ctx->authfile);
 	ctx->authfile = af;
+}
+
+void pool_sync_dbs(pgs_ctx_t *ctx)
+{
+	/* PgBouncer lists every configured database, used or not. */
+	for (size_t i = 0; i < ctx->cfg->ndbs; i++)
+		if (strcmp(ctx->cfg->dbs[i].name, "*") != 0)
+			pool_db_lookup(ctx, ctx->cfg->dbs[i].name);
 }
 
 /* Re-apply the config to every known database after a swap. */
@@ -220,6 +233,8 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 	cfg_diags_t d;
 	cfg_diags_init(&d);
 	cfg_t *ncfg = cfg_load(ctx->cfg_path, &d);
+	if (ncfg)
+		cfg_keep_fixed(ncfg, ctx->cfg, &d);
 	if (err && errlen)
 		err[0] = 0;
 	for (size_t i = 0; i < d.n; i++) {
@@ -242,14 +257,14 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 	/* Keys that need a restart keep their running values. */
 	cfg_t *old = ctx->cfg;
 	ctx->cfg = ncfg;
-	ctx->log.verbose = ncfg->verbose > ctx->log.verbose
-				   ? ncfg->verbose
-				   : ctx->log.verbose;
+	ctx->log.verbose = ncfg->verbose > ctx->log.verbose ? ncfg->verbose
+							    : ctx->log.verbose;
 	if (str_differs(old->logfile, ncfg->logfile))
 		log_open(&ctx->log, ncfg->logfile);
 	cfg_free(old);
 	pool_load_authfile(ctx);
 	apply_databases(ctx);
+	pool_sync_dbs(ctx);
 	log_msg(&ctx->log, LOG_LOG, "config file %s reloaded", ctx->cfg_path);
 	return 0;
 }

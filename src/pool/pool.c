@@ -16,10 +16,11 @@
 #include "conn/conn.h"
 #include "pool/pool.h"
 
-static const char *const cl_names[] = {"free",	 "justfree", "login",
-				       "waiting", "waiting", "active"};
-static const char *const sv_names[] = {"free", "justfree", "login",  "idle",
-				       "active", "used",    "tested", "cancel"};
+static const char *const cl_names[] = {"free",	  "justfree", "login",
+				       "waiting", "waiting",  "active"};
+static const char *const sv_names[] = {"free",	 "justfree", "login",
+				       "idle",	 "active",   "used",
+				       "tested", "cancel"};
 
 const char *client_state_name(client_state_t st)
 {
@@ -48,16 +49,14 @@ static bool str_changed(const char *a, const char *b)
 bool pool_db_apply(pool_db_t *db, const cfg_db_t *e)
 {
 	const char *dbname = e->dbname && *e->dbname ? e->dbname : db->name;
-	bool changed = str_changed(db->host, e->host && *e->host ? e->host
-								  : NULL) ||
-		       db->port != (e->port > 0 ? e->port : 5432) ||
-		       str_changed(db->dbname, dbname) ||
-		       str_changed(db->forced_user, dup_or_null(e->user)
-							    ? e->user
-							    : NULL) ||
-		       str_changed(db->password, e->password && *e->password
-							 ? e->password
-							 : NULL);
+	bool changed =
+		str_changed(db->host, e->host && *e->host ? e->host : NULL) ||
+		db->port != (e->port > 0 ? e->port : 5432) ||
+		str_changed(db->dbname, dbname) ||
+		str_changed(db->forced_user,
+			    dup_or_null(e->user) ? e->user : NULL) ||
+		str_changed(db->password,
+			    e->password && *e->password ? e->password : NULL);
 	free(db->host);
 	free(db->dbname);
 	free(db->forced_user);

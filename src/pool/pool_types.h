@@ -42,9 +42,9 @@ struct pool_db {
 	uint32_t generation;
 	bool paused;
 	bool disabled;
-	bool auto_db;  /* created from the "*" entry */
-	bool removed;  /* gone from the config after a RELOAD */
-	bool admin;    /* the "pgbouncer" console pseudo-database */
+	bool auto_db; /* created from the "*" entry */
+	bool removed; /* gone from the config after a RELOAD */
+	bool admin;   /* the "pgbouncer" console pseudo-database */
 	int server_count;
 	int client_count;
 	stats_t stats;
@@ -122,9 +122,9 @@ struct pgs_ctx {
 	list_node_t dbs;
 	list_node_t users;
 	list_node_t pools;
-	statlist_t login_clients;   /* CL_LOGIN, not yet in a pool */
-	statlist_t admin_clients;   /* logged-in console clients */
-	statlist_t cancel_servers;  /* SV_CANCEL */
+	statlist_t login_clients;  /* CL_LOGIN, not yet in a pool */
+	statlist_t admin_clients;  /* logged-in console clients */
+	statlist_t cancel_servers; /* SV_CANCEL */
 	statlist_t justfree_clients;
 	statlist_t justfree_servers;
 

@@ -33,8 +33,7 @@ pgp_status_t pgp_frame(const uint8_t *buf, size_t avail, uint32_t max_len,
 	return PGP_OK;
 }
 
-pgp_status_t pgp_frame_startup(const uint8_t *buf, size_t avail,
-			       uint32_t *len)
+pgp_status_t pgp_frame_startup(const uint8_t *buf, size_t avail, uint32_t *len)
 {
 	if (avail < 4)
 		return PGP_MORE;

@@ -27,8 +27,7 @@ pgp_status_t pgp_frame(const uint8_t *buf, size_t avail, uint32_t max_len,
 		       pgp_msg_t *m);
 
 /* Frame a startup packet: *LEN gets its total length when PGP_OK. */
-pgp_status_t pgp_frame_startup(const uint8_t *buf, size_t avail,
-			       uint32_t *len);
+pgp_status_t pgp_frame_startup(const uint8_t *buf, size_t avail, uint32_t *len);
 
 /* Parse a complete startup packet of LEN bytes (BUF is modified: no). */
 pgp_status_t pgp_parse_startup(const uint8_t *buf, size_t len,

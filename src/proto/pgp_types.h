@@ -8,26 +8,26 @@
 
 #define PGP_PROTO_MAJOR 3
 #define PGP_CODE_CANCEL 80877102u
-#define PGP_CODE_SSL 80877103u
+#define PGP_CODE_SSL	80877103u
 #define PGP_CODE_GSSENC 80877104u
-#define PGP_HDR_LEN 5
+#define PGP_HDR_LEN	5
 /* PostgreSQL's own limit for a startup packet (MAX_STARTUP_PACKET_LENGTH). */
-#define PGP_MAX_STARTUP_LEN 10000
+#define PGP_MAX_STARTUP_LEN    10000
 #define PGP_MAX_STARTUP_PARAMS 64
-#define PGP_MAX_CANCEL_KEY 256
+#define PGP_MAX_CANCEL_KEY     256
 
 typedef enum pgp_status {
 	PGP_TOOBIG = -2, /* declared length over the caller's maximum */
-	PGP_BAD = -1,    /* malformed */
-	PGP_MORE = 0,    /* need more bytes */
+	PGP_BAD = -1,	 /* malformed */
+	PGP_MORE = 0,	 /* need more bytes */
 	PGP_OK = 1,
 } pgp_status_t;
 
 /* A framed regular message: 1 type byte + int32 length (self-inclusive). */
 typedef struct pgp_msg {
 	uint8_t type;
-	uint32_t len;    /* payload bytes after the length field */
-	uint32_t total;  /* bytes on the wire: 1 + 4 + len */
+	uint32_t len;	/* payload bytes after the length field */
+	uint32_t total; /* bytes on the wire: 1 + 4 + len */
 } pgp_msg_t;
 
 /* Bounds-checked reader over one payload (pqformat.c discipline: any
@@ -65,11 +65,11 @@ typedef struct pgp_field {
 	int16_t type_len;
 } pgp_field_t;
 
-#define PGP_OID_BOOL 16
-#define PGP_OID_INT8 20
-#define PGP_OID_INT4 23
-#define PGP_OID_TEXT 25
-#define PGP_OID_NUMERIC 1700
+#define PGP_OID_BOOL	    16
+#define PGP_OID_INT8	    20
+#define PGP_OID_INT4	    23
+#define PGP_OID_TEXT	    25
+#define PGP_OID_NUMERIC	    1700
 #define PGP_OID_TIMESTAMPTZ 1184
 
 #endif

@@ -21,7 +21,7 @@ typedef struct statlist {
 } statlist_t;
 
 #define list_entry(ptr, type, member)                                          \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+	((type *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void list_init(list_node_t *h)
 {

@@ -22,10 +22,10 @@ typedef enum log_level {
 } log_level_t;
 
 typedef struct log {
-	FILE *fp;      /* logfile, or NULL */
-	char *path;    /* logfile path, for reopen on SIGHUP */
-	int verbose;   /* 0: LOG and above; 1: DEBUG; 2: NOISE */
-	bool quiet;    /* -q: nothing to stderr */
+	FILE *fp;    /* logfile, or NULL */
+	char *path;  /* logfile path, for reopen on SIGHUP */
+	int verbose; /* 0: LOG and above; 1: DEBUG; 2: NOISE */
+	bool quiet;  /* -q: nothing to stderr */
 	bool to_stderr;
 	int pid;
 } log_t;

@@ -4,6 +4,7 @@ Run against pgswitch (PGSWITCH_BIN, set by CTest) or, to validate the tests
 themselves, against PgBouncer 1.18 with POOLER=pgbouncer.
 """
 
+import faulthandler
 import os
 import signal
 import sys
@@ -17,6 +18,16 @@ import harness  # noqa: E402
 from harness import IS_PGBOUNCER, POOLER_KIND, Pooler, PgServer  # noqa: E402
 
 TEST_TIMEOUT = int(os.environ.get("PGSWITCH_TEST_TIMEOUT", "120"))
+
+
+def pytest_configure(config):
+    # also registered in pytest.ini; repeated here for runs that do not pick it up
+    for line in (
+        "pgswitch_only(reason): pgswitch behaviour beyond PgBouncer 1.18 (skipped with POOLER=pgbouncer)",
+        "slow: takes several seconds",
+        "timeout(seconds): per-test time limit (SIGALRM based, default 120)",
+    ):
+        config.addinivalue_line("markers", line)
 
 
 def pytest_report_header(config):
@@ -37,12 +48,33 @@ def pytest_collection_modifyitems(config, items):
 # per-test time limit (no pytest-timeout on the machines: SIGALRM)
 
 
-class TestTimeout(Exception):
-    pass
+class TestTimeout(BaseException):
+    """Raised by the per-test alarm.  A BaseException, so that the
+    `except Exception` of polling loops and worker code does not swallow it."""
+
+
+def _on_sigterm(signum, frame):
+    # CTest's or timeout(1)'s SIGTERM: unwind like Ctrl-C so that fixtures
+    # (and the atexit hook in harness) stop every server by PID.
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def pytest_sessionstart(session):
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    harness.stop_everything()
 
 
 @pytest.fixture(autouse=True)
 def _per_test_alarm(request):
+    """Fail a test that runs longer than its limit (default 120 s, marker
+    timeout(N), env PGSWITCH_TEST_TIMEOUT).  The alarm re-fires every 5 s so
+    that clean-up code stuck on an unresponsive pooler is interrupted too;
+    from the second firing on, the test's poolers are killed (SIGKILL by PID),
+    which unblocks every client waiting on them."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
         yield
         return
@@ -50,9 +82,18 @@ def _per_test_alarm(request):
     m = request.node.get_closest_marker("timeout")
     if m is not None and m.args:
         limit = int(m.args[0])
+    fired = [0]
 
     def on_alarm(signum, frame):
-        raise TestTimeout("test exceeded its %d s time limit" % limit)
+        fired[0] += 1
+        signal.alarm(5)
+        if fired[0] == 1:
+            sys.stderr.write("\n*** %s exceeded %d s; thread stacks:\n" % (request.node.nodeid, limit))
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        else:
+            for p in getattr(request.node, "_poolers", []):
+                p.kill()
+        raise TestTimeout("test exceeded its %d s time limit (alarm #%d)" % (limit, fired[0]))
 
     old = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(limit)
@@ -111,8 +152,16 @@ def pooler_factory(pg, request):
         return p
 
     yield make
+    reports = []
+    check = os.environ.get("PGSWITCH_SANITIZER_CHECK", "1") != "0"
     for p in reversed(started):
+        p.stop()
+        rep = p.sanitizer_report() if check else ""
+        if rep:
+            reports.append("%s:\n%s" % (p.ini, rep))
         p.cleanup()
+    if reports:
+        pytest.fail("sanitizer report from the pooler:\n" + "\n\n".join(reports), pytrace=False)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ wait is bounded.  Only the loopback interface and dynamically chosen free
 ports are used.
 """
 
+import atexit
 import hashlib
 import os
 import pwd
@@ -58,6 +59,49 @@ def pooler_binary():
         if os.path.exists(p):
             return p
     return os.path.join(_ROOT_DIR, "build", "pgswitch")
+
+
+_RUNNABLE_CACHE = {}
+
+# Every PgServer / Pooler that may be running, so that an interrupted run
+# (SIGTERM, Ctrl-C, an exception escaping a fixture) still stops them.
+LIVE = []
+
+
+def stop_everything():
+    """Stop every server this process started and has not stopped yet."""
+    for obj in list(reversed(LIVE)):
+        try:
+            obj.cleanup()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+atexit.register(stop_everything)
+
+
+def runnable_binary(path):
+    """PATH, or a copy of it the unprivileged RUN_AS user can execute.
+
+    When we are root the pooler runs as "postgres"; a build tree under a
+    private directory (e.g. a CI clone in /root) is not reachable for that
+    user, so the binary is copied once into a world-readable temp dir."""
+    if not _am_root() or IS_PGBOUNCER:
+        return path
+    if path in _RUNNABLE_CACHE:
+        return _RUNNABLE_CACHE[path]
+    ok = subprocess.run(_run_as_prefix() + ["test", "-x", path], stdin=subprocess.DEVNULL).returncode == 0
+    if ok:
+        _RUNNABLE_CACHE[path] = path
+        return path
+    d = tempfile.mkdtemp(prefix="pgswitch-bin-")
+    os.chmod(d, 0o755)
+    dst = os.path.join(d, os.path.basename(path))
+    shutil.copy2(path, dst)
+    os.chmod(dst, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    _RUNNABLE_CACHE[path] = dst
+    return dst
 
 
 # ---------------------------------------------------------------------------
@@ -161,34 +205,31 @@ def md5_secret(user, password):
 
 
 def simple_query(conn, sql):
-    """Run SQL with the simple query protocol (libpq PQexec) on a psycopg
-    connection and return (column_names, rows) with every value a str or None.
+    """Run SQL with the simple query protocol on a psycopg connection and
+    return (column_names, rows) with every value a str or None.
 
-    psycopg 3.1 sends a parameterless execute() with PQsendQuery (simple
-    protocol) too, but it switches to prepared statements after
-    prepare_threshold executions; going through PQexec here removes any doubt.
-    Raises psycopg.Error (with .sqlstate) on an ErrorResponse."""
-    from psycopg import pq
-
-    res = conn.pgconn.exec_(sql.encode() if isinstance(sql, str) else sql)
-    st = res.status
-    if st == pq.ExecStatus.FATAL_ERROR or st == pq.ExecStatus.BAD_RESPONSE:
-        msg = (res.error_message or b"").decode("utf-8", "replace").strip()
-        sqlstate = res.error_field(pq.DiagnosticField.SQLSTATE)
-        e = psycopg.errors.lookup(sqlstate.decode()) if sqlstate else psycopg.OperationalError
-        exc = e(msg) if sqlstate else psycopg.OperationalError(msg or "connection lost")
-        raise exc
-    if st == pq.ExecStatus.TUPLES_OK:
-        cols = [res.fname(i).decode() for i in range(res.nfields)]
-        rows = []
-        for r in range(res.ntuples):
-            row = []
-            for c in range(res.nfields):
-                v = res.get_value(r, c)
-                row.append(None if v is None else v.decode("utf-8", "replace"))
-            rows.append(tuple(row))
-        return cols, rows
-    return [], []
+    psycopg 3.1 sends a parameterless execute() with PQsendQuery (a simple
+    Query message) and waits in Python, so the per-test alarm can interrupt
+    it; auto-preparation (which would switch to the extended protocol the
+    admin console rejects) must be off: Pooler.admin() sets
+    prepare_threshold=None, and we check it here.  Raises psycopg.Error
+    (with .sqlstate) on an ErrorResponse."""
+    if conn.prepare_threshold is not None:
+        raise ValueError("simple_query needs a connection with prepare_threshold=None")
+    cur = conn.cursor()
+    cur.execute(sql if isinstance(sql, str) else sql.decode())
+    res = cur.pgresult
+    if res is None or res.nfields == 0:
+        return [], []
+    cols = [res.fname(i).decode() for i in range(res.nfields)]
+    rows = []
+    for r in range(res.ntuples):
+        row = []
+        for c in range(res.nfields):
+            v = res.get_value(r, c)
+            row.append(None if v is None else v.decode("utf-8", "replace"))
+        rows.append(tuple(row))
+    return cols, rows
 
 
 def dict_rows(cols, rows):
@@ -268,6 +309,8 @@ class PgServer:
         write_owned(os.path.join(self.datadir, "pg_hba.conf"), HBA_TEMPLATE)
 
     def start(self):
+        if self not in LIVE:
+            LIVE.append(self)
         self._pg(
             [os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir, "-l", self.logfile, "-w", "-t", "30", "start"],
             timeout=40,
@@ -306,7 +349,9 @@ class PgServer:
         self.pid = None
 
     def cleanup(self):
-        self.stop()
+        self.stop()  # if this is interrupted we stay in LIVE for the final sweep
+        if self in LIVE:
+            LIVE.remove(self)
         if os.environ.get("PGSWITCH_KEEP_TMP") != "1":
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -451,9 +496,11 @@ class Pooler:
                 "pooler binary %s does not exist (set PGSWITCH_BIN, build pgswitch, "
                 "or run with POOLER=pgbouncer)" % self.bin
             )
+        if self not in LIVE:
+            LIVE.append(self)
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
-            _run_as_prefix() + [self.bin, self.ini],
+            _run_as_prefix() + [runnable_binary(self.bin), self.ini],
             stdin=subprocess.DEVNULL,
             stdout=self._stderr,
             stderr=subprocess.STDOUT,
@@ -515,8 +562,18 @@ class Pooler:
             self._stderr = None
         return rc
 
+    def kill(self):
+        """SIGKILL by PID (used when a test hangs on the pooler)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def cleanup(self):
-        self.stop()
+        self.stop()  # if this is interrupted we stay in LIVE for the final sweep
+        if self in LIVE:
+            LIVE.remove(self)
         if os.environ.get("PGSWITCH_KEEP_TMP") != "1":
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -532,6 +589,21 @@ class Pooler:
         log, err = texts
         extra = [ln for ln in err.splitlines() if ln not in log]
         return log + ("\n" + "\n".join(extra) if extra else "")
+
+    SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                         "SUMMARY: UndefinedBehaviorSanitizer", "SUMMARY: AddressSanitizer")
+
+    def sanitizer_report(self):
+        """ASan/LSan/UBSan output in the pooler's stderr (sanitizer builds), or ''."""
+        try:
+            with open(self.stderr_path, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return ""
+        if not any(m in text for m in self.SANITIZER_MARKERS):
+            return ""
+        i = min(text.find(m) for m in self.SANITIZER_MARKERS if m in text)
+        return text[max(0, i - 200):i + 6000]
 
     # -- clients -----------------------------------------------------------
     def connect(self, dbname="postgres", user="postgres", password=None, **kw):
@@ -596,7 +668,7 @@ def admin_query(port, sql, user="admin", password=None):
     """Module-level helper: simple-protocol query on the admin console at PORT."""
     with psycopg.connect(host=HOST, port=port, dbname="pgbouncer", user=user,
                          password=password or PASSWORDS.get(user), autocommit=True,
-                         connect_timeout=10) as c:
+                         connect_timeout=10, prepare_threshold=None) as c:
         cols, rows = simple_query(c, sql)
         return dict_rows(cols, rows)
 

@@ -12,7 +12,7 @@ for an unknown database.  The expectations below are split on that.
 import psycopg
 import pytest
 
-from harness import IS_PGBOUNCER, PASSWORDS, default_userlist, md5_secret, raw_login
+from harness import IS_PGBOUNCER, PASSWORDS, default_userlist, md5_secret, raw_login, simple_query
 
 AUTH_TYPES = ["trust", "plain", "md5", "scram-sha-256"]
 PASSWORD_AUTH_TYPES = ["plain", "md5", "scram-sha-256"]
@@ -172,8 +172,6 @@ def test_server_login_failure_reported(pg, pooler_factory):
 def test_admin_console_requires_auth(pooler_factory):
     p = pooler_factory(auth_type="scram-sha-256")
     with p.admin() as c:
-        from harness import simple_query
-
         cols, rows = simple_query(c, "SHOW VERSION")
         assert len(rows) == 1
     status, fields = raw_login(p.port, "admin", "pgbouncer", "wrong")

@@ -148,7 +148,8 @@ GARBAGE = {
     "http": b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
     "zeros": b"\0" * 64,
     "ones": b"\xff" * 64,
-    "bad-protocol": struct.pack("!II", 16, 0x00010000) + b"user\0x\0",
+    # a complete startup packet for protocol 1.0
+    "bad-protocol": struct.pack("!II", 16, 0x00010000) + b"user\0x\0\0",
 }
 
 
@@ -278,15 +279,27 @@ def test_max_client_conn(pooler_factory):
         with pytest.raises(psycopg.OperationalError) as ei:
             p.connect()
         assert "max_client_conn" in str(ei.value)
-        # the admin console stays reachable at the limit
-        with p.admin() as adm:
-            assert simple_query(adm, "SHOW VERSION")[1]
     finally:
         for c in clients[1:]:
             c.close()
     # one slot free again: accepted
     assert raw_login(p.port) == ("ok", {})
     clients[0].close()
+
+
+def test_admin_console_reachable_at_max_client_conn(pooler_factory):
+    """PgBouncer lets admin/stats users in when max_client_conn is reached,
+    so a saturated pooler can still be inspected and controlled."""
+    p = pooler_factory(extra={"max_client_conn": 3})
+    clients = [p.connect() for _ in range(3)]
+    try:
+        assert raw_login(p.port)[0] == "error"
+        with p.admin() as adm:
+            cols, rows = simple_query(adm, "SHOW CLIENTS")
+            assert len([r for r in rows if r[cols.index("database")] == "postgres"]) == 3
+    finally:
+        for c in clients:
+            c.close()
 
 
 def test_query_wait_timeout(pooler_factory):

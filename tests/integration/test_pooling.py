@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from harness import wait_until
+from harness import dict_rows, simple_query, wait_until
 
 
 def backend_pid(conn):
@@ -58,8 +58,6 @@ def test_200_concurrent_clients_pool_size_5(pooler_factory):
 
     def monitor():
         with p.admin() as adm:
-            from harness import dict_rows, simple_query
-
             while not stop.is_set():
                 pools = dict_rows(*simple_query(adm, "SHOW POOLS"))
                 servers = dict_rows(*simple_query(adm, "SHOW SERVERS"))
