@@ -23,8 +23,10 @@
 #define I8  PGP_OID_INT8, 8
 #define NUM PGP_OID_NUMERIC, -1
 
+/* One result row: values are formatted into a per-row arena. */
 typedef struct row {
-	char cells[32][96];
+	char arena[8192];
+	size_t used;
 	const char *vals[32];
 	int n;
 } row_t;
@@ -32,6 +34,21 @@ typedef struct row {
 static void row_init(row_t *r)
 {
 	r->n = 0;
+	r->used = 0;
+}
+
+static char *cell(row_t *r)
+{
+	return r->arena + r->used;
+}
+
+/* Finish the cell just written with snprintf (result N). */
+static void cell_done(row_t *r, int n)
+{
+	size_t room = sizeof(r->arena) - r->used;
+	size_t len = n < 0 ? 0 : (size_t)n >= room ? room - 1 : (size_t)n;
+	r->vals[r->n++] = r->arena + r->used;
+	r->used += len + 1;
 }
 
 static void put_s(row_t *r, const char *s)
@@ -40,27 +57,22 @@ static void put_s(row_t *r, const char *s)
 		r->vals[r->n++] = NULL;
 		return;
 	}
-	snprintf(r->cells[r->n], sizeof(r->cells[0]), "%s", s);
-	r->vals[r->n] = r->cells[r->n];
-	r->n++;
+	cell_done(r, snprintf(cell(r), sizeof(r->arena) - r->used, "%s", s));
 }
 
 static void put_i(row_t *r, long long v)
 {
-	snprintf(r->cells[r->n], sizeof(r->cells[0]), "%lld", v);
-	r->vals[r->n] = r->cells[r->n];
-	r->n++;
+	cell_done(r, snprintf(cell(r), sizeof(r->arena) - r->used, "%lld", v));
 }
 
 static void put_u(row_t *r, uint64_t v)
 {
-	snprintf(r->cells[r->n], sizeof(r->cells[0]), "%" PRIu64, v);
-	r->vals[r->n] = r->cells[r->n];
-	r->n++;
+	cell_done(r,
+		  snprintf(cell(r), sizeof(r->arena) - r->used, "%" PRIu64, v));
 }
 
 /* Monotonic microseconds -> "2026-11-23 13:42:50 UTC". */
-static void put_time(row_t *r, pgs_ctx_t *ctx, int64_t mono_us)
+static void put_time(row_t *r, int64_t mono_us)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
@@ -68,12 +80,10 @@ static void put_time(row_t *r, pgs_ctx_t *ctx, int64_t mono_us)
 		       (ev_time_us() - mono_us);
 	time_t t = (time_t)(wall / 1000000);
 	struct tm tm;
+	char tmp[64];
 	gmtime_r(&t, &tm);
-	strftime(r->cells[r->n], sizeof(r->cells[0]), "%Y-%m-%d %H:%M:%S UTC",
-		 &tm);
-	r->vals[r->n] = r->cells[r->n];
-	r->n++;
-	(void)ctx;
+	strftime(tmp, sizeof(tmp), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	put_s(r, tmp);
 }
 
 static void emit(client_t *c, row_t *r)
@@ -121,8 +131,8 @@ static void client_row(client_t *c, client_t *x, int64_t now)
 	put_i(&r, x->addr.port);
 	put_s(&r, x->local.host);
 	put_i(&r, x->local.port);
-	put_time(&r, c->ctx, x->connect_us);
-	put_time(&r, c->ctx, x->request_us);
+	put_time(&r, x->connect_us);
+	put_time(&r, x->request_us);
 	int64_t w = x->state == CL_WAITING ? now - x->wait_us : 0;
 	put_i(&r, w / 1000000);
 	put_i(&r, w % 1000000);
@@ -156,8 +166,8 @@ static void server_row(client_t *c, server_t *s)
 	put_i(&r, s->addr.port);
 	put_s(&r, s->local.host);
 	put_i(&r, s->local.port);
-	put_time(&r, c->ctx, s->connect_us);
-	put_time(&r, c->ctx, s->request_us);
+	put_time(&r, s->connect_us);
+	put_time(&r, s->request_us);
 	put_i(&r, 0);
 	put_i(&r, 0);
 	put_i(&r, s->dirty || s->generation != s->pool->db->generation);

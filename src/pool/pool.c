@@ -656,10 +656,48 @@ void pool_free_justfree(pgs_ctx_t *ctx)
 	}
 }
 
+static void close_clients(statlist_t *l)
+{
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, l)
+	{
+		client_close(list_entry(n, client_t, node), "57P01",
+			     "pooler is shutting down");
+	}
+}
+
+static void close_servers(statlist_t *l)
+{
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, l)
+	{
+		server_close(list_entry(n, server_t, node), "shutting down");
+	}
+}
+
+void pool_close_all(pgs_ctx_t *ctx)
+{
+	list_node_t *n;
+	close_clients(&ctx->login_clients);
+	close_clients(&ctx->admin_clients);
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		close_clients(&p->active_clients);
+		close_clients(&p->waiting_clients);
+		close_servers(&p->active_servers);
+		close_servers(&p->idle_servers);
+		close_servers(&p->used_servers);
+		close_servers(&p->tested_servers);
+		close_servers(&p->login_servers);
+	}
+	close_servers(&ctx->cancel_servers);
+	pool_free_justfree(ctx);
+}
+
 void pool_free_all(pgs_ctx_t *ctx)
 {
 	list_node_t *n;
-	pool_free_justfree(ctx);
+	pool_close_all(ctx);
 	while (!list_empty(&ctx->pools)) {
 		n = ctx->pools.next;
 		list_del(n);

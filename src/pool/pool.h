@@ -59,6 +59,9 @@ int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db);
 int pool_count_busy(pgs_ctx_t *ctx, pool_db_t *db);
 
 void pool_free_justfree(pgs_ctx_t *ctx);
+/* Close every connection (clients get a FATAL 57P01). */
+void pool_close_all(pgs_ctx_t *ctx);
+/* Close everything and free every object (shutdown). */
 void pool_free_all(pgs_ctx_t *ctx);
 
 const char *client_state_name(client_state_t st);
