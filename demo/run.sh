@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	need=()
-	for p in build-essential cmake libssl-dev postgresql-15 postgresql-client-15 python3-psycopg; do
+	for p in build-essential cmake libssl-dev libpq-dev postgresql-15 postgresql-client-15 python3-psycopg; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done
 	if [ ${#need[@]} -gt 0 ]; then

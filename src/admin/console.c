@@ -557,6 +557,18 @@ void admin_query(client_t *c, const char *sql)
 			sw_admin_command(c, sql);
 		return;
 	}
+	if (strncasecmp(p, "show", 4) == 0 && isspace((unsigned char)p[4])) {
+		const char *q = skip_ws(p + 4);
+		if (strncasecmp(q, "switchover", 10) == 0 &&
+		    (isspace((unsigned char)q[10]) || q[10] == 0 ||
+		     q[10] == ';')) {
+			char arg[64];
+			const char *e =
+				parse_word(skip_ws(q + 10), arg, sizeof(arg));
+			sw_admin_show(c, e ? arg : NULL);
+			return;
+		}
+	}
 	if (!parse_cmd(sql, &cmd)) {
 		admin_err(c, "invalid command '%s', use SHOW HELP;", sql);
 		return;

@@ -662,8 +662,6 @@ bool admin_show(client_t *c, const char *what)
 	else if (strcasecmp(what, "version") == 0)
 		show_one(c, "version",
 			 "PgBouncer 1.25.0 (pgswitch " PGSWITCH_VERSION ")");
-	else if (strcasecmp(what, "switchover") == 0)
-		sw_admin_show(c, NULL);
 	else
 		return false;
 	return true;

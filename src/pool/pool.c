@@ -255,7 +255,8 @@ void pool_server_state(server_t *s, server_state_t st)
 
 static bool pool_paused(const pool_t *p)
 {
-	return p->db->paused || p->ctx->paused_all || p->ctx->suspended;
+	return p->db->paused || p->db->frozen || p->ctx->paused_all ||
+	       p->ctx->suspended;
 }
 
 static server_t *take_idle(pool_t *p)
@@ -314,6 +315,13 @@ static void serve_waiting(pool_t *p)
 		link_and_run(s, c);
 		client_process(c);
 	}
+}
+
+void pool_kick(pool_t *p)
+{
+	serve_waiting(p);
+	if (p->waiting_clients.count > 0)
+		pool_launch(p);
 }
 
 void pool_server_ready(server_t *s)

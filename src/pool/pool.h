@@ -41,6 +41,9 @@ void pool_request_server(client_t *c);
 void pool_release_server(server_t *s);
 void pool_server_ready(server_t *s);
 void pool_launch(pool_t *p);
+/* Serve the queue with idle servers and launch what is missing (after a
+ * pause or freeze ends). */
+void pool_kick(pool_t *p);
 /* The pool's first server login finished: welcome clients waiting. */
 void pool_set_welcome(pool_t *p, server_t *s);
 /* A server login failed: tell clients waiting for their welcome. */

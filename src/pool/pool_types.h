@@ -41,6 +41,7 @@ struct pool_db {
 	int pool_mode; /* cfg_pool_mode_t, CFG_POOL_UNSET = global */
 	uint32_t generation;
 	bool paused;
+	bool frozen; /* switchover freeze: queue new transactions */
 	bool disabled;
 	bool auto_db; /* created from the "*" entry */
 	bool removed; /* gone from the config after a RELOAD */

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# bench/run.sh - pgswitch vs PgBouncer vs direct connections, one run, one
+# machine, using the shared harness (../shared/bench, or BENCH_HARNESS).
+#
+#   bench/run.sh            TPS matrix + callgrind instructions per transaction
+#   bench/run.sh tps        only the TPS matrix
+#   bench/run.sh callgrind  only callgrind
+#
+# Tests (as issue 3 asks): pgbench -S -c 50 in transaction mode, -c 200 in
+# session mode, plus select-1 at -c 50. Results land in $BENCH_DATA/results/
+# and the summary is printed; copy it into docs/benchmarks.md with the command.
+# Environment: REPS [3], DURATION [15], BUILD [build-rel], SCALE [10].
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+harness=${BENCH_HARNESS:-$root/../shared/bench}
+[ -x "$harness/run-matrix.sh" ] || { echo "no harness at $harness" >&2; exit 1; }
+build=${BUILD:-build-rel}
+if [ ! -x "$root/$build/pgswitch" ]; then
+	cmake -S "$root" -B "$root/$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGSWITCH_TESTS=OFF >/dev/null
+	cmake --build "$root/$build" -j2 >/dev/null
+fi
+# The pooler runs as the unprivileged bench user: give it a readable copy.
+bin=/tmp/pgswitch-bench-bin
+cp "$root/$build/pgswitch" "$bin"; chmod 755 "$bin"
+export BENCH_DATA=${BENCH_DATA:-/tmp/pooler-bench}
+export PGPORT=${PGPORT:-55432}
+what=${1:-all}
+
+"$harness/pg-setup.sh" "$PGPORT" "${SCALE:-10}" >/dev/null
+trap '"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1 || true' EXIT
+
+if [ "$what" = all ] || [ "$what" = tps ]; then
+	CMD_pgswitch="$bin {config}" \
+	TARGETS="direct pgbouncer:transaction pgswitch:transaction pgbouncer:session pgswitch:session" \
+	TESTS="S-c50|-S -c 50 -j 2
+sel1-c50|-f $harness/select1.sql -c 50 -j 2
+S-c200|-S -c 200 -j 2" \
+	REPS=${REPS:-3} DURATION=${DURATION:-15} "$harness/run-matrix.sh"
+fi
+if [ "$what" = all ] || [ "$what" = callgrind ]; then
+	for mode in transaction session; do
+		echo "--- callgrind $mode: PgBouncer"
+		REPS=1 "$harness/callgrind-pooler.sh" "$mode" 10
+		echo "--- callgrind $mode: pgswitch"
+		REPS=1 POOLER_CMD="$bin {config}" "$harness/callgrind-pooler.sh" "$mode" 10
+	done
+fi
