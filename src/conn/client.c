@@ -740,6 +740,21 @@ static bool process_active(client_t *c)
 		client_close(c, NULL, "client close request");
 		return false;
 	}
+	if (c->sw_error && !c->link) {
+		client_close(c, "08006",
+			     "pgswitch moved this session to a new primary, "
+			     "but %s could not move; reconnect",
+			     c->sw_error);
+		return false;
+	}
+	/* Switchover freeze: hold a session at its transaction boundary. */
+	if (s && c->pool->db->frozen && s->tx_status == 'I' &&
+	    s->expect_rfq == 0 && !s->in_copy) {
+		if (!c->held_us)
+			c->held_us = ev_now_us(c->ctx->loop);
+		return false;
+	}
+
 	if (!s) {
 		pool_request_server(c);
 		if (!c->link || c->state == CL_JUSTFREE)

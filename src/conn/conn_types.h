@@ -130,6 +130,12 @@ struct client {
 	int64_t xact_us;
 	uint64_t id;
 
+	/* switchover: session state to replay on the new primary, or why
+	 * the session could not move (FATAL at its next query) */
+	char *sw_replay;
+	char *sw_error;
+	int64_t held_us; /* when a switchover freeze started holding it */
+
 	/* admin console: a command waiting to complete (PAUSE, WAIT_CLOSE) */
 	int admin_wait;
 	char *admin_wait_db;
@@ -158,6 +164,8 @@ struct server {
 	bool welcome; /* login sent ParameterStatus we should cache */
 	bool setting;
 	bool in_copy;
+	bool capturing; /* switchover: our capture query is running */
+	bool replaying; /* switchover: the session replay is running */
 
 	uint32_t fwd_left;
 	uint32_t drop_left; /* bytes of a swallowed message to skip */

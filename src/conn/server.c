@@ -377,6 +377,39 @@ static void login_done(server_t *s)
 	pool_server_ready(s);
 }
 
+/* The switchover's capture query returns one row: the session's replay
+ * script and what cannot move (docs/switchover.md). */
+static void capture_row(server_t *s, pgp_reader_t *r)
+{
+	client_t *c = s->link;
+	int n = pgp_rd_int16(r);
+	for (int i = 0; i < n && i < 2 && !r->err; i++) {
+		int32_t len = pgp_rd_int32(r);
+		if (len < 0)
+			continue;
+		const uint8_t *p = pgp_rd_bytes(r, (size_t)len);
+		if (!p || len == 0)
+			continue;
+		char *v = strndup((const char *)p, (size_t)len);
+		if (i == 0) {
+			free(c->sw_replay);
+			c->sw_replay = v;
+		} else {
+			free(c->sw_error);
+			c->sw_error = v;
+		}
+	}
+}
+
+void server_capture(server_t *s, const char *sql)
+{
+	pgp_wr_query(&s->io.obuf, sql);
+	s->swallow_rfq++;
+	s->capturing = true;
+	if (server_flush(s))
+		server_update_io(s);
+}
+
 /* A whole message addressed to us (login, swallowed replies, idle). */
 static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 {
@@ -408,6 +441,15 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		}
 		server_log(s, LOG_WARNING, "pooler query failed: %s",
 			   msg ? msg : "");
+		if ((s->replaying || s->capturing) && s->link &&
+		    !s->link->sw_error) {
+			char tmp[512];
+			snprintf(tmp, sizeof(tmp),
+				 "session state could not be %s: %s",
+				 s->capturing ? "read" : "restored",
+				 msg ? msg : "");
+			s->link->sw_error = strdup(tmp);
+		}
 		if (s->state == SV_TESTED || s->state == SV_LOGIN)
 			s->dirty = true;
 		return;
@@ -418,6 +460,8 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 			s->swallow_rfq--;
 		if (s->swallow_rfq > 0)
 			return;
+		s->capturing = false;
+		s->replaying = false;
 		if (s->state == SV_LOGIN) {
 			login_done(s);
 		} else if (s->state == SV_TESTED) {
@@ -428,6 +472,10 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 			pool_server_state(s, SV_IDLE);
 			pool_server_ready(s);
 		}
+		return;
+	case 'D':
+		if (s->capturing && s->link)
+			capture_row(s, &r);
 		return;
 	default:
 		/* NoticeResponse, NotificationResponse on an idle server,
@@ -660,6 +708,16 @@ void server_link(server_t *s, client_t *c)
 		buf_printf(&sql, "SET %s = ", client_var_name((conn_var_t)v));
 		append_literal(&sql, want);
 		buf_append(&sql, ";", 1);
+	}
+	if (c->sw_replay) {
+		/* A session moved by a switchover: restore its state before
+		 * anything the client sends. */
+		if (sql.len)
+			buf_append(&sql, " ", 1);
+		buf_append(&sql, c->sw_replay, strlen(c->sw_replay));
+		free(c->sw_replay);
+		c->sw_replay = NULL;
+		s->replaying = true;
 	}
 	if (sql.len > 0 && buf_append(&sql, "", 1)) {
 		/* Pipelined ahead of the client's query: no extra round

@@ -638,6 +638,8 @@ static void free_client(client_t *c)
 	if (c->scram)
 		scram_server_free(c->scram);
 	free(c->admin_wait_db);
+	free(c->sw_replay);
+	free(c->sw_error);
 	free(c);
 }
 

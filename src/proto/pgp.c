@@ -25,7 +25,8 @@ pgp_status_t pgp_frame(const uint8_t *buf, size_t avail, uint32_t max_len,
 	uint32_t l = get_u32(buf + 1);
 	if (l < 4)
 		return PGP_BAD;
-	if (l - 4 > max_len)
+	/* PostgreSQL's own limit is 1 GB; past INT32_MAX total would wrap. */
+	if (l - 4 > max_len || l > 0x7ffffffeu)
 		return PGP_TOOBIG;
 	m->type = buf[0];
 	m->len = l - 4;
@@ -214,29 +215,33 @@ static bool wr_u16(buf_t *b, uint16_t v)
 	return buf_append(b, t, 2);
 }
 
-/* Returns the offset of the type byte; (size_t)-1 when out of room. */
+/*
+ * Start a message; returns its offset. Compacting first keeps the offset
+ * valid for the whole message (buf_reserve compacts only while off > 0).
+ * A failed append anywhere in the message sets toobig; finish() then cuts
+ * the buffer back to the offset, so no half message is ever left.
+ */
 size_t pgp_wr_begin(buf_t *b, uint8_t type)
 {
-	size_t start = b->len;
 	uint8_t hdr[5] = {type, 0, 0, 0, 0};
-	if (!buf_append(b, hdr, sizeof(hdr)))
-		return (size_t)-1;
+	buf_compact(b);
+	b->toobig = false;
+	size_t start = b->len;
+	buf_append(b, hdr, sizeof(hdr));
 	return start;
 }
 
 void pgp_wr_end(buf_t *b, size_t start)
 {
-	if (start == (size_t)-1 || b->toobig)
+	if (b->toobig)
 		return;
 	put_u32(b->data + start + 1, (uint32_t)(b->len - start - 1));
 }
 
 static bool finish(buf_t *b, size_t start)
 {
-	if (start == (size_t)-1 || b->toobig) {
-		/* Never leave a half message behind. */
-		if (start != (size_t)-1 && start <= b->len)
-			b->len = start;
+	if (b->toobig) {
+		b->len = start;
 		return false;
 	}
 	pgp_wr_end(b, start);
@@ -366,6 +371,8 @@ bool pgp_wr_sasl_response(buf_t *b, const void *data, size_t len)
 bool pgp_wr_startup(buf_t *b, const char *const *names,
 		    const char *const *values, int n)
 {
+	buf_compact(b);
+	b->toobig = false;
 	size_t start = b->len;
 	wr_u32(b, 0);
 	wr_u32(b, (uint32_t)PGP_PROTO_MAJOR << 16);
@@ -384,6 +391,8 @@ bool pgp_wr_startup(buf_t *b, const char *const *names,
 
 bool pgp_wr_cancel(buf_t *b, uint32_t pid, const uint8_t *key, size_t keylen)
 {
+	buf_compact(b);
+	b->toobig = false;
 	size_t start = b->len;
 	wr_u32(b, (uint32_t)(12 + keylen));
 	wr_u32(b, PGP_CODE_CANCEL);

@@ -24,6 +24,12 @@
  *     |            queue (latency, not errors); wait for in-flight ones
  *     |            (on_long_xact = wait | cancel | refuse)
  *     v
+ *   SW_CAPTURE --- session mode: each session's own server builds its
+ *     |            replay script (SETs, LISTENs, advisory locks, SQL
+ *     |            PREPAREs) and names what cannot move (temp tables,
+ *     |            WITH HOLD cursors); then the servers are detached, so
+ *     |            the fence's terminations reach no client
+ *     v
  *   SW_FENCE ----- old primary: ALTER SYSTEM default_transaction_read_only,
  *     |            reload, terminate other client backends, then read
  *     |            pg_current_wal_lsn() = the fence LSN
@@ -69,6 +75,7 @@ typedef enum sw_state {
 	SW_CONNECT,
 	SW_PREFLIGHT,
 	SW_FREEZE,
+	SW_CAPTURE,
 	SW_FENCE,
 	SW_CATCHUP,
 	SW_PROMOTE,
@@ -78,8 +85,8 @@ typedef enum sw_state {
 } sw_state_t;
 
 static const char *const sw_names[] = {
-	"idle",	   "connect", "preflight", "freeze",   "fence",
-	"catchup", "promote", "done",	   "aborting",
+	"idle",	 "connect", "preflight", "freeze", "capture",
+	"fence", "catchup", "promote",	 "done",   "aborting",
 };
 
 typedef enum long_xact { LX_REFUSE, LX_WAIT, LX_CANCEL } long_xact_t;
@@ -123,6 +130,7 @@ typedef struct sw_job {
 	bool cancelled_long;
 	int polls;
 	int held;
+	int sessions;
 	int64_t max_hold_us;
 	uint64_t timer;
 	PGresult *res; /* the result being handled, during a callback */
@@ -183,7 +191,8 @@ static void set_frozen(sw_job_t *j, bool on)
 		j->freeze_start = now_us(j);
 		return;
 	}
-	/* Account what the held clients saw, then release them. */
+	/* Account what the held clients saw, then release them: queued
+	 * ones (transaction mode) and sessions held at a boundary. */
 	int64_t now = now_us(j);
 	list_node_t *n, *m;
 	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
@@ -197,11 +206,34 @@ static void set_frozen(sw_job_t *j, bool on)
 			if (now - c->wait_us > j->max_hold_us)
 				j->max_hold_us = now - c->wait_us;
 		}
+		for (m = p->active_clients.head.next;
+		     m != &p->active_clients.head; m = m->next) {
+			client_t *c = list_entry(m, client_t, node);
+			if (!c->held_us)
+				continue;
+			j->held++;
+			if (now - c->held_us > j->max_hold_us)
+				j->max_hold_us = now - c->held_us;
+			c->held_us = 0;
+		}
 	}
 	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db == db)
-			pool_kick(p);
+		if (p->db != db)
+			continue;
+		pool_kick(p);
+		/* Held sessions go on; moved ones (LISTEN must keep
+		 * receiving) get their new server now, not at their next
+		 * query. */
+		list_node_t *tmp;
+		statlist_for_each_safe(m, tmp, &p->active_clients)
+		{
+			client_t *c = list_entry(m, client_t, node);
+			if (!c->link && c->sw_replay && !c->sw_error)
+				pool_request_server(c);
+			else
+				client_process(c);
+		}
 	}
 }
 
@@ -209,6 +241,14 @@ bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c)
 {
 	sw_ctx_t *x = ctx->sw;
 	return x && x->job && c->pool && c->pool->db->frozen;
+}
+
+/* A linked server between two transactions of its client. */
+static bool at_boundary(const server_t *s)
+{
+	return s->tx_status == 'I' && s->expect_rfq == 0 && !s->in_copy &&
+	       s->swallow_rfq == 0 && s->fwd_left == 0 &&
+	       (!s->link || s->link->fwd_left == 0);
 }
 
 /* Servers of the database with a transaction or query in flight. */
@@ -225,9 +265,91 @@ static int in_flight(sw_job_t *j, bool cancel)
 		for (m = p->active_servers.head.next;
 		     m != &p->active_servers.head; m = m->next) {
 			server_t *s = list_entry(m, server_t, node);
+			if (at_boundary(s))
+				continue;
 			k++;
 			if (cancel && s->expect_rfq > 0)
 				server_cancel(j->ctx, s);
+		}
+	}
+	return k;
+}
+
+/*
+ * One query on the session's own backend returns its replay script and
+ * what cannot move. Built server-side with format() so quoting is
+ * PostgreSQL's. Advisory keys: objsubid 1 = one bigint key split into
+ * classid (high) and objid (low); 2 = two int4 keys.
+ */
+static const char capture_sql[] =
+	"SELECT concat_ws('; ', "
+	"(SELECT string_agg(format('SET %I = %L', name, current_setting(name)),"
+	" '; ') FROM pg_settings WHERE source = 'session'), "
+	"(SELECT string_agg(format('LISTEN %I', ch), '; ') FROM "
+	"pg_listening_channels() ch), "
+	"(SELECT string_agg(format('SELECT %s(%s)', CASE WHEN mode = "
+	"'ShareLock' THEN 'pg_advisory_lock_shared' ELSE 'pg_advisory_lock' "
+	"END, CASE WHEN objsubid = 1 THEN ((classid::bigint << 32) | "
+	"objid::bigint)::text ELSE format('%s, %s', classid::bigint - CASE "
+	"WHEN classid::bigint > 2147483647 THEN 4294967296 ELSE 0 END, "
+	"objid::bigint - CASE WHEN objid::bigint > 2147483647 THEN 4294967296 "
+	"ELSE 0 END) END), '; ') FROM pg_locks WHERE locktype = 'advisory' "
+	"AND pid = pg_backend_pid() AND granted), "
+	"(SELECT string_agg(rtrim(statement, '; '), '; ') FROM "
+	"pg_prepared_statements WHERE from_sql AND statement !~ ';\\s*\\S')), "
+	"nullif(concat_ws(', ', CASE WHEN EXISTS (SELECT 1 FROM pg_class "
+	"WHERE relnamespace = pg_my_temp_schema()) THEN 'its temporary "
+	"tables' END, CASE WHEN EXISTS (SELECT 1 FROM pg_cursors WHERE "
+	"is_holdable) THEN 'its WITH HOLD cursors' END, CASE WHEN EXISTS "
+	"(SELECT 1 FROM pg_prepared_statements WHERE from_sql AND statement ~ "
+	"';\\s*\\S') THEN 'a multi-statement PREPARE' END), '')";
+
+/* Start the capture on every linked session server; returns how many. */
+static int capture_start(sw_job_t *j)
+{
+	pool_db_t *db = job_db(j);
+	int k = 0;
+	list_node_t *n, *m;
+	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->db != db)
+			continue;
+		for (m = p->active_servers.head.next;
+		     m != &p->active_servers.head; m = m->next) {
+			server_t *s = list_entry(m, server_t, node);
+			if (!s->link)
+				continue;
+			server_capture(s, capture_sql);
+			k++;
+		}
+	}
+	return k;
+}
+
+/* Captures still running; when none, detach the sessions. */
+static int capture_pending(sw_job_t *j, bool detach)
+{
+	pool_db_t *db = job_db(j);
+	int k = 0;
+	list_node_t *n, *m, *tmp;
+	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->db != db)
+			continue;
+		statlist_for_each_safe(m, tmp, &p->active_servers)
+		{
+			server_t *s = list_entry(m, server_t, node);
+			if (s->capturing || s->swallow_rfq > 0) {
+				k++;
+				continue;
+			}
+			if (!detach || !s->link)
+				continue;
+			client_t *c = s->link;
+			c->link = NULL;
+			s->link = NULL;
+			server_close(s, "switchover: session moves to the new "
+					"primary");
 		}
 	}
 	return k;
@@ -401,11 +523,9 @@ static void freeze(sw_job_t *j)
 	if (cancel)
 		j->cancelled_long = true;
 	if (k == 0) {
-		enter(j, j->o.fence_old ? SW_FENCE : SW_CATCHUP);
-		if (!j->o.fence_old)
-			ask(j, j->old, "SELECT pg_current_wal_lsn()");
-		else
-			advance(j);
+		enter(j, SW_CAPTURE);
+		j->sessions = capture_start(j);
+		advance(j);
 		return;
 	}
 	if (now > j->freeze_deadline) {
@@ -416,6 +536,24 @@ static void freeze(sw_job_t *j)
 		return;
 	}
 	later(j, 1);
+}
+
+static void capture(sw_job_t *j)
+{
+	if (capture_pending(j, false) > 0) {
+		if (now_us(j) > j->freeze_deadline) {
+			fail(j, "session state capture did not finish");
+			return;
+		}
+		later(j, 1);
+		return;
+	}
+	capture_pending(j, true);
+	enter(j, j->o.fence_old ? SW_FENCE : SW_CATCHUP);
+	if (!j->o.fence_old)
+		ask(j, j->old, "SELECT pg_current_wal_lsn()");
+	else
+		advance(j);
 }
 
 static void fence(sw_job_t *j)
@@ -556,6 +694,9 @@ static void advance(sw_job_t *j)
 		return;
 	case SW_FREEZE:
 		freeze(j);
+		return;
+	case SW_CAPTURE:
+		capture(j);
 		return;
 	case SW_FENCE:
 		fence(j);

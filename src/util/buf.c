@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #define BUF_DEFAULT_MAX (1u << 20)
@@ -27,9 +28,22 @@ void buf_reset(buf_t *b)
 	b->toobig = false;
 }
 
+void buf_compact(buf_t *b)
+{
+	if (b->off == 0)
+		return;
+	memmove(b->data, b->data + b->off, b->len - b->off);
+	b->len -= b->off;
+	b->off = 0;
+}
+
 bool buf_reserve(buf_t *b, size_t n)
 {
 	size_t max = b->max ? b->max : BUF_DEFAULT_MAX;
+	if (n > max || n > SIZE_MAX - b->len) {
+		b->toobig = true;
+		return false;
+	}
 
 	if (b->off > 0 && b->off == b->len) {
 		b->off = b->len = 0;

@@ -33,6 +33,10 @@ bool buf_printf(buf_t *b, const char *fmt, ...)
 /* Drop N consumed bytes from the front (cheap: moves an offset). */
 void buf_consume(buf_t *b, size_t n);
 void buf_reset(buf_t *b);
+/* Move pending bytes to the front (off = 0). Writers that remember an
+ * offset into the buffer call this first: buf_reserve() compacts only
+ * while off > 0, so offsets stay valid after it. */
+void buf_compact(buf_t *b);
 
 static inline size_t buf_pending(const buf_t *b)
 {
