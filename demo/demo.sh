@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The pgswitch demo (what `pgswitch` with no config runs): initdb a
-# PostgreSQL 15 on a loopback port in a temp dir, start pgswitch in front
-# of it in transaction mode, run pgbench through pgswitch, show the
-# console's view, then keep serving until Ctrl-C (or DEMO_SECONDS).
+# PostgreSQL 15 primary and a streaming standby (replication slot) on
+# loopback ports in a temp dir, start pgswitch in front, run pgbench
+# writes through it and SWITCHOVER to the standby while they run; print
+# pgswitch's timeline and pgbench's failed-transaction count. Then rebuild
+# the old primary as a standby of the new one (pg_basebackup) and switch
+# back: the round trip. Keeps serving until Ctrl-C (or DEMO_SECONDS).
 # Everything it starts it stops by PID.
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -20,11 +23,13 @@ if [ "$(id -u)" = 0 ]; then
 else
 	AS=()
 fi
-pg_pid=; sw_pid=
+sw_pid=; bench_pid=; pids=()
 cleanup() {
+	set +e
+	[ -n "$bench_pid" ] && kill "$bench_pid" 2>/dev/null
 	[ -n "$sw_pid" ] && kill -INT "$sw_pid" 2>/dev/null
-	[ -n "$pg_pid" ] && kill -INT "$pg_pid" 2>/dev/null
-	sleep 0.5
+	for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
+	sleep 1
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -32,21 +37,58 @@ trap 'exit 0' INT TERM
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
-say "initdb a demo PostgreSQL 15 in $dir (port $PGPORT)"
-"${AS[@]}" "$PGBIN/initdb" -D "$dir/pg" -U postgres --auth=trust >/dev/null
-cat >>"$dir/pg/postgresql.conf" <<CONF
-port = $PGPORT
+as_pg() { "${AS[@]}" "$@"; }
+psql_q() { "$PGBIN/psql" -X -qAt -h 127.0.0.1 -p "$1" -U postgres -d "$2" -c "$3"; }
+
+# start_pg DATADIR PORT: configure and start a cluster, remember its PID
+start_pg() {
+	cat >>"$1/postgresql.conf" <<CONF
+port = $2
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
 fsync = off
 max_connections = 100
 CONF
-"${AS[@]}" "$PGBIN/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w start >/dev/null
-pg_pid=$(head -1 "$dir/pg/postmaster.pid")
+	as_pg "$PGBIN/pg_ctl" -D "$1" -l "$1.log" -w start >/dev/null
+	pids+=("$(head -1 "$1/postmaster.pid")")
+}
+
+# make_standby FROM_PORT DATADIR PORT SLOT: streaming standby with a slot
+make_standby() {
+	rm -rf "$2"
+	as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$1" -U postgres -D "$2" -R -C -S "$4" \
+		-X stream --checkpoint=fast >/dev/null 2>&1
+	start_pg "$2" "$3"
+}
+
+# switch TO_PORT: one admin command; prints pgswitch's report
+switch_to() {
+	"$PGBIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d pgbouncer -x \
+		-c "SWITCHOVER demo TO 'host=127.0.0.1 port=$1'"
+}
+
+# load SECONDS: pgbench writes through pgswitch in the background
+load() {
+	"$PGBIN/pgbench" -h 127.0.0.1 -p "$PORT" -U postgres -n -c 20 -j 2 -T "$1" demo \
+		>"$dir/pgbench.out" 2>&1 &
+	bench_pid=$!
+}
+load_result() {
+	wait "$bench_pid" || true
+	grep -E 'processed|failed|latency average|tps' "$dir/pgbench.out" | sed 's/^/    /'
+	echo "    pgbench client errors: $(grep -c 'aborted\|error' "$dir/pgbench.out" || true)"
+}
+
+pids=()
+SBPORT=$((PGPORT + 1))
+say "initdb a primary (port $PGPORT) and a streaming standby (port $SBPORT) in $dir"
+as_pg "$PGBIN/initdb" -D "$dir/a" -U postgres --auth=trust >/dev/null
+start_pg "$dir/a" "$PGPORT"
 "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres demo
 "$PGBIN/pgbench" -i -s 5 -q -h 127.0.0.1 -p "$PGPORT" -U postgres demo 2>/dev/null
+make_standby "$PGPORT" "$dir/b" "$SBPORT" standby_b
 
-say "start pgswitch on 127.0.0.1:$PORT (transaction mode, pool size 10)"
+say "start pgswitch on 127.0.0.1:$PORT in front of the primary (transaction mode)"
 echo '"postgres" ""' >"$dir/userlist.txt"
 cat >"$dir/pgswitch.ini" <<INI
 [databases]
@@ -71,14 +113,25 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 
-say "pgbench: 40 clients through pgswitch for ${DURATION}s"
-"$PGBIN/pgbench" -h 127.0.0.1 -p "$PORT" -U postgres -c 40 -j 2 -T "$DURATION" \
-	-M extended demo 2>&1 | grep -E 'clients|processed|failed|latency average|tps'
+say "pgbench writes through pgswitch; SWITCHOVER to the standby while it runs"
+load "$DURATION"
+sleep $((DURATION / 3))
+switch_to "$SBPORT"
+load_result
+echo "    pgswitch now reaches port $(psql_q "$PORT" demo 'SELECT inet_server_port()'), in recovery: $(psql_q "$PORT" demo 'SELECT pg_is_in_recovery()')"
+echo "    the old primary is fenced: default_transaction_read_only = $(psql_q "$PGPORT" demo 'SHOW default_transaction_read_only')"
+echo "    the ini now says: $(grep '^demo' "$dir/pgswitch.ini")"
 
-say "the console: psql -h 127.0.0.1 -p $PORT -U postgres pgbouncer"
-"$PGBIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres pgbouncer -c 'SHOW POOLS' \
-	-c 'SHOW STATS_TOTALS'
+say "round trip: rebuild the old primary as a standby of the new one, switch back"
+as_pg "$PGBIN/pg_ctl" -D "$dir/a" -m fast stop >/dev/null
+make_standby "$SBPORT" "$dir/a" "$PGPORT" standby_a
+load "$DURATION"
+sleep $((DURATION / 3))
+switch_to "$PGPORT"
+load_result
+echo "    pgswitch now reaches port $(psql_q "$PORT" demo 'SELECT inet_server_port()')"
 
+say "the console: psql -h 127.0.0.1 -p $PORT -U postgres pgbouncer  (SHOW SWITCHOVER; SHOW POOLS; ...)"
 if [ -n "${DEMO_SECONDS:-}" ]; then
 	sleep "$DEMO_SECONDS"
 else

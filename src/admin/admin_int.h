@@ -8,8 +8,9 @@
 #include "pool/pool_types.h"
 #include "proto/pgp_types.h"
 
-#define ADMIN_WAIT_PAUSE 1
-#define ADMIN_WAIT_CLOSE 2
+#define ADMIN_WAIT_PAUSE      1
+#define ADMIN_WAIT_CLOSE      2
+#define ADMIN_WAIT_SWITCHOVER 3 /* answered by src/switch, not the tick */
 
 void admin_err(client_t *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -644,7 +644,8 @@ void admin_tick(pgs_ctx_t *ctx)
 	statlist_for_each_safe(n, tmp, &ctx->admin_clients)
 	{
 		client_t *c = list_entry(n, client_t, node);
-		if (!c->admin_wait)
+		if (c->admin_wait != ADMIN_WAIT_PAUSE &&
+		    c->admin_wait != ADMIN_WAIT_CLOSE)
 			continue;
 		pool_db_t *db = c->admin_wait_db
 					? pool_db_find(ctx, c->admin_wait_db)

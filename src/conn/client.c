@@ -136,6 +136,8 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	va_end(ap);
 
 	int64_t age = (ev_now_us(ctx->loop) - c->connect_us) / 1000000;
+	if (sqlstate && c->pool)
+		c->pool->db->client_errors++;
 	if (sqlstate) {
 		if (ctx->cfg->log_pooler_errors)
 			client_log(c, LOG_WARNING, "pooler error: %s", reason);

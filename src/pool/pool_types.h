@@ -48,6 +48,7 @@ struct pool_db {
 	bool admin;   /* the "pgbouncer" console pseudo-database */
 	int server_count;
 	int client_count;
+	uint64_t client_errors; /* ErrorResponses pgswitch itself sent */
 	stats_t stats;
 };
 

@@ -131,6 +131,8 @@ typedef struct sw_job {
 	int polls;
 	int held;
 	int sessions;
+	uint64_t errors_at_start;
+	uint64_t errors;
 	int64_t max_hold_us;
 	uint64_t timer;
 	PGresult *res; /* the result being handled, during a callback */
@@ -808,6 +810,8 @@ static void report_rows(client_t *c, const sw_job_t *j)
 		if (off >= sizeof(phases))
 			break;
 	}
+	char errs[24];
+	snprintf(errs, sizeof(errs), "%llu", (unsigned long long)j->errors);
 	snprintf(held, sizeof(held), "%d", j->held);
 	snprintf(lat, sizeof(lat), "%.1f", (double)j->max_hold_us / 1000.0);
 	snprintf(tgt, sizeof(tgt), "%s:%d", j->new_host, j->new_port);
@@ -815,7 +819,7 @@ static void report_rows(client_t *c, const sw_job_t *j)
 			     j->result, j->detail,
 			     total,	frz,
 			     phases,	held,
-			     lat,	"0",
+			     lat,	errs,
 			     tgt,	j->persisted};
 	admin_row(c, v, 12);
 }
@@ -829,6 +833,9 @@ static void finish(sw_job_t *j)
 	j->phase_us[j->state] += now_us(j) - j->phase_start;
 	j->phase_start = now_us(j);
 	j->state = SW_IDLE;
+	pool_db_t *db = job_db(j);
+	if (db)
+		j->errors = db->client_errors - j->errors_at_start;
 	swc_close(j->old);
 	swc_close(j->neu);
 	j->old = j->neu = NULL;
@@ -1337,6 +1344,7 @@ void sw_admin_command(client_t *c, const char *sql)
 	control_conninfo(ctx, db, j->new_host, j->new_port, ci, j->conn_new,
 			 sizeof(j->conn_new));
 	j->t0 = j->phase_start = ev_time_us();
+	j->errors_at_start = db->client_errors;
 	j->deadline = j->t0 + o.timeout_ms * 1000;
 	j->state = SW_CONNECT;
 	j->console = c;
@@ -1345,7 +1353,7 @@ void sw_admin_command(client_t *c, const char *sql)
 	log_msg(&ctx->log, LOG_LOG,
 		"SWITCHOVER %s TO %s:%d command issued (timeout %ld ms)",
 		dbname, j->new_host, j->new_port, o.timeout_ms);
-	c->admin_wait = 3;
+	c->admin_wait = ADMIN_WAIT_SWITCHOVER;
 	j->old = swc_open(ctx->loop, j->conn_old, on_connected, j);
 	j->neu = swc_open(ctx->loop, j->conn_new, on_connected, j);
 	if (!j->old || !j->neu)
