@@ -37,11 +37,23 @@ sel1-c50|-f $harness/select1.sql -c 50 -j 2
 S-c200|-S -c 200 -j 2" \
 	REPS=${REPS:-3} DURATION=${DURATION:-15} "$harness/run-matrix.sh"
 fi
+# callgrind_control finds the pooler through a pipe named after the user:
+# run the whole step as the bench user when we are root.
+as_bench() {
+	if [ "$(id -u)" = 0 ]; then
+		setpriv --reuid=postgres --regid=postgres --init-groups -- \
+			env PATH="/usr/sbin:$PATH" USER=postgres LOGNAME=postgres HOME=/tmp \
+			BENCH_DATA="$BENCH_DATA" PGPORT="$PGPORT" "$@"
+	else
+		"$@"
+	fi
+}
 if [ "$what" = all ] || [ "$what" = callgrind ]; then
 	for mode in transaction session; do
 		echo "--- callgrind $mode: PgBouncer"
-		REPS=1 "$harness/callgrind-pooler.sh" "$mode" 10
+		as_bench env REPS=${CG_REPS:-2} "$harness/callgrind-pooler.sh" "$mode" 10
 		echo "--- callgrind $mode: pgswitch"
-		REPS=1 POOLER_CMD="$bin {config}" "$harness/callgrind-pooler.sh" "$mode" 10
+		as_bench env REPS=${CG_REPS:-2} POOLER_CMD="$bin {config}" \
+			"$harness/callgrind-pooler.sh" "$mode" 10
 	done
 fi

@@ -925,12 +925,12 @@ static int write_atomic(const char *path, const char *data, size_t len,
 	snprintf(tmp, sizeof(tmp), "%s.pgswitch-tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot write %s: %s", tmp,
+		snprintf(err, errlen, "cannot write %.300s: %s", tmp,
 			 strerror(errno));
 		return -1;
 	}
 	if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
-		snprintf(err, errlen, "cannot write %s: %s", tmp,
+		snprintf(err, errlen, "cannot write %.300s: %s", tmp,
 			 strerror(errno));
 		close(fd);
 		unlink(tmp);
@@ -938,7 +938,7 @@ static int write_atomic(const char *path, const char *data, size_t len,
 	}
 	close(fd);
 	if (rename(tmp, path) < 0) {
-		snprintf(err, errlen, "cannot rename %s: %s", tmp,
+		snprintf(err, errlen, "cannot rename %.300s: %s", tmp,
 			 strerror(errno));
 		unlink(tmp);
 		return -1;
@@ -1113,7 +1113,7 @@ static bool set_opt(sw_opts_t *o, const char *k, const char *v, char *err,
 		else if (strcasecmp(v, "cancel") == 0)
 			o->on_long_xact = LX_CANCEL;
 		else {
-			snprintf(err, errlen, "invalid on_long_xact '%s'", v);
+			snprintf(err, errlen, "invalid on_long_xact '%.64s'", v);
 			return false;
 		}
 	} else if (strcasecmp(k, "fence_old") == 0)
