@@ -26,6 +26,12 @@ export BENCH_DATA=${BENCH_DATA:-/tmp/pooler-bench}
 export PGPORT=${PGPORT:-55432}
 what=${1:-all}
 
+# A cluster left behind by an interrupted run: stop it by PID, remove it.
+if [ -d "$BENCH_DATA/pg-$PGPORT" ]; then
+	[ -f "$BENCH_DATA/pg-$PGPORT/postmaster.pid" ] &&
+		"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1
+	rm -rf "$BENCH_DATA/pg-$PGPORT"
+fi
 "$harness/pg-setup.sh" "$PGPORT" "${SCALE:-10}" >/dev/null
 trap '"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1 || true' EXIT
 
@@ -49,6 +55,7 @@ as_bench() {
 	fi
 }
 if [ "$what" = all ] || [ "$what" = callgrind ]; then
+	rm -rf "$BENCH_DATA"/pooler-56532 # left by a root run: not writable
 	for mode in transaction session; do
 		echo "--- callgrind $mode: PgBouncer"
 		as_bench env REPS=${CG_REPS:-2} "$harness/callgrind-pooler.sh" "$mode" 10

@@ -49,18 +49,11 @@ static void client_on_io(ev_loop_t *loop, int fd, void *data, int mask);
 
 void client_log(client_t *c, int lvl, const char *fmt, ...)
 {
-	log_t *lg = &c->ctx->log;
-	if (!log_enabled(lg, (log_level_t)lvl))
-		return;
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conn_vlog(&c->ctx->log, lvl, 'C', c, c->dbname, c->user, &c->addr, fmt,
+		  ap);
 	va_end(ap);
-	log_msg(lg, (log_level_t)lvl, "C-%p: %s/%s@%s:%d %s", (void *)c,
-		c->dbname ? c->dbname : "(nodb)",
-		c->user ? c->user : "(nouser)", c->addr.host, c->addr.port,
-		msg);
 }
 
 void client_update_io(client_t *c)

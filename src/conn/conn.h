@@ -21,7 +21,10 @@
 #ifndef PGSWITCH_CONN_H
 #define PGSWITCH_CONN_H
 
+#include <stdarg.h>
+
 #include "conn/conn_types.h"
+#include "util/log.h"
 
 void client_accept(pgs_ctx_t *ctx, int lfd);
 void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
@@ -52,6 +55,9 @@ void server_log(server_t *s, int lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Shared socket helpers (conn/io.c). */
+void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
+	       const char *user, const conn_addr_t *a, const char *fmt,
+	       va_list ap);
 int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax);
 void conn_io_free(conn_io_t *io);
 /* Read into free space: >0 bytes, 0 EOF, -1 nothing now (EAGAIN),

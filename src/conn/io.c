@@ -5,6 +5,8 @@
  * writes drain a bounded output buffer.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -76,4 +78,19 @@ int conn_io_flush(conn_io_t *io)
 		return -1;
 	}
 	return 1;
+}
+
+void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
+	       const char *user, const conn_addr_t *a, const char *fmt,
+	       va_list ap)
+{
+	if (!log_enabled(lg, (log_level_t)lvl))
+		return;
+	char msg[2048];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* PgBouncer's prefix, which alerting greps: C-0x..: db/user@addr:port
+	 */
+	log_msg(lg, (log_level_t)lvl, "%c-%p: %s/%s@%s:%d %s", kind, ptr,
+		db ? db : "(nodb)", user ? user : "(nouser)", a->host, a->port,
+		msg);
 }

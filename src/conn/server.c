@@ -26,18 +26,11 @@ static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask);
 
 void server_log(server_t *s, int lvl, const char *fmt, ...)
 {
-	log_t *lg = &s->ctx->log;
-	if (!log_enabled(lg, (log_level_t)lvl))
-		return;
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conn_vlog(&s->ctx->log, lvl, 'S', s, s->pool ? s->pool->db->name : NULL,
+		  s->pool ? s->pool->user->name : NULL, &s->addr, fmt, ap);
 	va_end(ap);
-	const char *db = s->pool ? s->pool->db->name : "(nodb)";
-	const char *user = s->pool ? s->pool->user->name : "(nouser)";
-	log_msg(lg, (log_level_t)lvl, "S-%p: %s/%s@%s:%d %s", (void *)s, db,
-		user, s->addr.host, s->addr.port, msg);
 }
 
 void server_update_io(server_t *s)

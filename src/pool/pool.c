@@ -584,17 +584,15 @@ void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db)
 	}
 }
 
-static int count_if(statlist_t *l, pool_db_t *db, bool dirty_only)
+static int count_dirty(statlist_t *l)
 {
 	int k = 0;
 	list_node_t *n;
 	for (n = l->head.next; n != &l->head; n = n->next) {
 		server_t *s = list_entry(n, server_t, node);
-		if (!dirty_only || s->dirty ||
-		    s->generation != s->pool->db->generation)
+		if (s->dirty || s->generation != s->pool->db->generation)
 			k++;
 	}
-	(void)db;
 	return k;
 }
 
@@ -606,24 +604,11 @@ int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db)
 		pool_t *p = list_entry(n, pool_t, node);
 		if (db && p->db != db)
 			continue;
-		k += count_if(&p->active_servers, db, true) +
-		     count_if(&p->idle_servers, db, true) +
-		     count_if(&p->used_servers, db, true) +
-		     count_if(&p->tested_servers, db, true) +
-		     count_if(&p->login_servers, db, true);
-	}
-	return k;
-}
-
-int pool_count_busy(pgs_ctx_t *ctx, pool_db_t *db)
-{
-	int k = 0;
-	list_node_t *n;
-	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (db && p->db != db)
-			continue;
-		k += p->active_servers.count + p->tested_servers.count;
+		k += count_dirty(&p->active_servers) +
+		     count_dirty(&p->idle_servers) +
+		     count_dirty(&p->used_servers) +
+		     count_dirty(&p->tested_servers) +
+		     count_dirty(&p->login_servers);
 	}
 	return k;
 }

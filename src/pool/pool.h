@@ -58,8 +58,6 @@ void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db);
 /* Servers of DB (NULL = all) still connected under an old generation or
  * marked dirty. */
 int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db);
-/* Servers of DB (NULL = all) that are linked or being tested. */
-int pool_count_busy(pgs_ctx_t *ctx, pool_db_t *db);
 
 void pool_free_justfree(pgs_ctx_t *ctx);
 /* Close every connection (clients get a FATAL 57P01). */

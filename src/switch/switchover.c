@@ -1113,7 +1113,8 @@ static bool set_opt(sw_opts_t *o, const char *k, const char *v, char *err,
 		else if (strcasecmp(v, "cancel") == 0)
 			o->on_long_xact = LX_CANCEL;
 		else {
-			snprintf(err, errlen, "invalid on_long_xact '%.64s'", v);
+			snprintf(err, errlen, "invalid on_long_xact '%.64s'",
+				 v);
 			return false;
 		}
 	} else if (strcasecmp(k, "fence_old") == 0)
