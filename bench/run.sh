@@ -56,7 +56,7 @@ as_bench() {
 }
 if [ "$what" = all ] || [ "$what" = callgrind ]; then
 	rm -rf "$BENCH_DATA"/pooler-56532 # left by a root run: not writable
-	for mode in transaction session; do
+	for mode in ${CG_MODES:-transaction session}; do
 		echo "--- callgrind $mode: PgBouncer"
 		as_bench env REPS=${CG_REPS:-2} "$harness/callgrind-pooler.sh" "$mode" 10
 		echo "--- callgrind $mode: pgswitch"

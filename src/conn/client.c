@@ -8,7 +8,6 @@
  * needs more than pkt_buf of memory here. Only login messages and
  * console queries must fit whole in the read buffer.
  */
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,9 +186,8 @@ static const char *const admin_params[][2] = {
 static void issue_key(client_t *c)
 {
 	do {
-		RAND_bytes((unsigned char *)&c->key_pid, sizeof(c->key_pid));
-		RAND_bytes((unsigned char *)&c->key_secret,
-			   sizeof(c->key_secret));
+		pool_random(c->ctx, &c->key_pid, sizeof(c->key_pid));
+		pool_random(c->ctx, &c->key_secret, sizeof(c->key_secret));
 	} while (!pool_key_register(c->ctx, c));
 }
 
@@ -220,16 +218,12 @@ void client_welcome(client_t *c)
 	buf_t *o = &c->io.obuf;
 
 	/* A client sees its own startup values, the server's for the rest. */
-	for (int i = 0; i < p->nwelcome; i++) {
-		int v = var_index(p->welcome_names[i]);
-		if (v >= 0 && !c->vars[v])
-			c->vars[v] = strdup(p->welcome_values[i]);
-	}
 	pgp_wr_auth(o, 0, NULL, 0);
 	for (int i = 0; i < p->nwelcome; i++) {
-		int v = var_index(p->welcome_names[i]);
-		const char *val = v >= 0 && c->vars[v] ? c->vars[v]
-						       : p->welcome_values[i];
+		int v = p->welcome_var[i];
+		if (v >= 0 && !c->vars[v])
+			c->vars[v] = strdup(p->welcome_values[i]);
+		const char *val = v >= 0 ? c->vars[v] : p->welcome_values[i];
 		pgp_wr_param_status(o, p->welcome_names[i], val);
 	}
 	send_welcome_tail(c);
@@ -351,7 +345,7 @@ static void start_auth(client_t *c)
 			start_scram(c);
 			return;
 		}
-		RAND_bytes(c->md5_salt, 4);
+		pool_random(c->ctx, c->md5_salt, 4);
 		pgp_wr_auth(&c->io.obuf, 5, c->md5_salt, 4);
 		c->auth_step = 5;
 		return;

@@ -13,18 +13,33 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Dotted quad without inet_ntop's sprintf: this runs twice per accept. */
+static void ipv4_str(const uint8_t *b, char *out)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : 0;
+	}
+}
+
 static void fill_addr(const struct sockaddr *sa, conn_addr_t *a)
 {
-	memset(a, 0, sizeof(*a));
+	a->unix_sock = false;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, a->host, sizeof(a->host));
+		ipv4_str((const uint8_t *)&in->sin_addr, a->host);
 		a->port = ntohs(in->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 		inet_ntop(AF_INET6, &in6->sin6_addr, a->host, sizeof(a->host));
 		a->port = ntohs(in6->sin6_port);
 	} else {
+		memset(a, 0, sizeof(*a));
 		snprintf(a->host, sizeof(a->host), "unix");
 		a->unix_sock = true;
 	}

@@ -8,8 +8,10 @@
  * (the most recently used first) so that a quiet pool keeps few servers
  * warm and server_idle_timeout can trim the rest.
  */
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/auth.h"
 #include "config/cfg.h"
@@ -435,6 +437,12 @@ void pool_set_welcome(pool_t *p, server_t *s)
 	for (int i = 0; i < s->nparams && i < 32; i++) {
 		p->welcome_names[i] = strdup(s->pnames[i]);
 		p->welcome_values[i] = strdup(s->pvalues[i]);
+		/* Resolved once here, not per login. */
+		p->welcome_var[i] = -1;
+		for (int v = 0; v < VAR_COUNT; v++)
+			if (strcasecmp(client_var_name((conn_var_t)v),
+				       s->pnames[i]) == 0)
+				p->welcome_var[i] = v;
 		p->nwelcome++;
 	}
 	p->welcome_ready = true;
@@ -465,6 +473,26 @@ void pool_login_failed(pool_t *p, const char *msg)
 		if (c->state == CL_WAITING_LOGIN || none)
 			client_close(c, "08P01", "server login failed: %s",
 				     msg);
+	}
+}
+
+void pool_random(pgs_ctx_t *ctx, void *out, size_t n)
+{
+	uint8_t *o = out;
+	while (n > 0) {
+		if (ctx->rand_left == 0) {
+			RAND_bytes(ctx->rand_pool, sizeof(ctx->rand_pool));
+			ctx->rand_left = sizeof(ctx->rand_pool);
+		}
+		size_t k = n < ctx->rand_left ? n : ctx->rand_left;
+		uint8_t *src = ctx->rand_pool + sizeof(ctx->rand_pool) -
+			       ctx->rand_left;
+		memcpy(o, src, k);
+		/* Used bytes never serve twice. */
+		memset(src, 0, k);
+		ctx->rand_left -= (uint32_t)k;
+		o += k;
+		n -= k;
 	}
 }
 

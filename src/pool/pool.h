@@ -49,6 +49,8 @@ void pool_set_welcome(pool_t *p, server_t *s);
 /* A server login failed: tell clients waiting for their welcome. */
 void pool_login_failed(pool_t *p, const char *msg);
 
+/* N unpredictable bytes (OpenSSL, fetched 256 at a time). */
+void pool_random(pgs_ctx_t *ctx, void *out, size_t n);
 bool pool_key_register(pgs_ctx_t *ctx, client_t *c);
 void pool_key_unregister(pgs_ctx_t *ctx, client_t *c);
 client_t *pool_key_find(pgs_ctx_t *ctx, uint32_t pid, uint32_t key);

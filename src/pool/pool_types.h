@@ -83,6 +83,7 @@ struct pool {
 	bool welcome_ready;
 	char *welcome_names[32];
 	char *welcome_values[32];
+	int welcome_var[32]; /* tracked variable index, -1 if not tracked */
 	int nwelcome;
 
 	int64_t last_login_fail_us;
@@ -144,6 +145,10 @@ struct pgs_ctx {
 	int64_t last_stats_us;
 	uint64_t janitor_timer;
 	uint8_t mock_key[32];
+	/* Random bytes fetched from OpenSSL in batches: cancel keys and md5
+	 * salts need unpredictability, not a DRBG call per login. */
+	uint8_t rand_pool[256];
+	uint32_t rand_left;
 
 	void *sw; /* switchover state (src/switch), opaque here */
 };
