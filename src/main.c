@@ -24,6 +24,7 @@
 #include "net/sock.h"
 #include "pool/janitor.h"
 #include "pool/pool.h"
+#include "switch/switchover.h"
 
 #ifndef PGSWITCH_DEMO_SCRIPT
 #define PGSWITCH_DEMO_SCRIPT "demo/demo.sh"
@@ -352,6 +353,7 @@ static int run_demo(char **argv)
 /* Free everything the context owns (keeps leak checkers meaningful). */
 static void shutdown_ctx(pgs_ctx_t *ctx)
 {
+	sw_free(ctx);
 	pool_free_all(ctx);
 	for (int i = 0; i < ctx->nlisteners; i++)
 		if (ctx->listeners[i].fd >= 0)

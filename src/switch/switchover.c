@@ -413,6 +413,7 @@ static void on_timer(ev_loop_t *loop, void *data)
 	sw_job_t *j = data;
 	(void)loop;
 	j->timer = 0;
+	j->res = NULL; /* no query result belongs to a timer turn */
 	advance(j);
 }
 
@@ -824,6 +825,12 @@ static void report_rows(client_t *c, const sw_job_t *j)
 	admin_row(c, v, 12);
 }
 
+static void free_job(ev_loop_t *loop, void *data)
+{
+	(void)loop;
+	free(data);
+}
+
 static void finish(sw_job_t *j)
 {
 	sw_ctx_t *x = swx(j->ctx);
@@ -862,9 +869,26 @@ static void finish(sw_job_t *j)
 		client_process(c);
 	}
 	x->last = *j;
+	x->last.res = NULL;
 	x->have_last = true;
 	x->job = NULL;
-	free(j);
+	/* finish() runs inside result callbacks whose frames still use j:
+	 * free it once they have unwound. */
+	ev_timer_add(j->ctx->loop, 0, free_job, j);
+}
+
+void sw_free(pgs_ctx_t *ctx)
+{
+	sw_ctx_t *x = ctx->sw;
+	if (!x)
+		return;
+	if (x->job) {
+		swc_close(x->job->old);
+		swc_close(x->job->neu);
+		free(x->job);
+	}
+	free(x);
+	ctx->sw = NULL;
 }
 
 void sw_tick(pgs_ctx_t *ctx)

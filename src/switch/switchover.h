@@ -18,5 +18,7 @@
 bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c);
 void sw_tick(pgs_ctx_t *ctx);
 void sw_apply_overlay(pgs_ctx_t *ctx, pool_db_t *db);
+/* Release the switchover state (shutdown). */
+void sw_free(pgs_ctx_t *ctx);
 
 #endif
