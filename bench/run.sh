@@ -37,10 +37,10 @@ trap '"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1 || true' EXIT
 
 if [ "$what" = all ] || [ "$what" = tps ]; then
 	CMD_pgswitch="$bin {config}" \
-	TARGETS="direct pgbouncer:transaction pgswitch:transaction pgbouncer:session pgswitch:session" \
-	TESTS="S-c50|-S -c 50 -j 2
+	TARGETS=${TPS_TARGETS:-"direct pgbouncer:transaction pgswitch:transaction pgbouncer:session pgswitch:session"} \
+	TESTS=${TPS_TESTS:-"S-c50|-S -c 50 -j 2
 sel1-c50|-f $harness/select1.sql -c 50 -j 2
-S-c200|-S -c 200 -j 2" \
+S-c200|-S -c 200 -j 2"} \
 	REPS=${REPS:-3} DURATION=${DURATION:-15} "$harness/run-matrix.sh"
 fi
 # callgrind_control finds the pooler through a pipe named after the user:

@@ -1,3 +1,4 @@
+// FUZZ_SOURCES: src/config/*.c
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for the pgbouncer.ini loader: the input becomes a

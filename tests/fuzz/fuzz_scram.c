@@ -1,3 +1,4 @@
+// FUZZ_SOURCES: src/auth/*.c
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_scram.c - libFuzzer target for the SCRAM parsers.
