@@ -71,25 +71,34 @@ static const char *skip_ws(const char *p)
 	return p;
 }
 
+const char *admin_unquote(const char *p, char q, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (*p != q || cap == 0)
+		return NULL;
+	for (p++; *p; p++) {
+		if (*p == q) {
+			if (p[1] != q)
+				break;
+			p++;
+		}
+		if (n + 1 >= cap)
+			return NULL;
+		out[n++] = *p;
+	}
+	if (*p != q)
+		return NULL;
+	out[n] = 0;
+	return p + 1;
+}
+
 /* A WORD: [0-9a-z_]+ or "quoted". Returns the end or NULL. */
 static const char *parse_word(const char *p, char *out, size_t cap)
 {
 	size_t n = 0;
 	if (*p == '"') {
-		for (p++; *p; p++) {
-			if (*p == '"') {
-				if (p[1] != '"')
-					break;
-				p++;
-			}
-			if (n + 1 >= cap)
-				return NULL;
-			out[n++] = *p;
-		}
-		if (*p != '"')
-			return NULL;
-		out[n] = 0;
-		return n ? p + 1 : NULL;
+		const char *e = admin_unquote(p, '"', out, cap);
+		return e && out[0] ? e : NULL;
 	}
 	while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '-' ||
 		      *p == '.' || *p == '*')) {
@@ -145,21 +154,9 @@ static bool parse_set(const char *sql, char *key, size_t kcap, char *val,
 		return false;
 	p = skip_ws(p);
 	if (*p == '\'') {
-		size_t n = 0;
-		for (p++; *p; p++) {
-			if (*p == '\'') {
-				if (p[1] != '\'')
-					break;
-				p++;
-			}
-			if (n + 1 >= vcap)
-				return false;
-			val[n++] = *p;
-		}
-		if (*p != '\'')
+		p = admin_unquote(p, '\'', val, vcap);
+		if (!p)
 			return false;
-		val[n] = 0;
-		p++;
 	} else {
 		p = parse_word(p, val, vcap);
 		if (!p)

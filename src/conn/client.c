@@ -133,9 +133,7 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	if (sqlstate) {
 		if (ctx->cfg->log_pooler_errors)
 			client_log(c, LOG_WARNING, "pooler error: %s", reason);
-		buf_t *o = &c->io.obuf;
-		o->toobig = false;
-		pgp_wr_error(o, "FATAL", sqlstate, reason);
+		pgp_wr_error(&c->io.obuf, "FATAL", sqlstate, reason);
 		conn_io_flush(&c->io);
 	}
 	if (ctx->cfg->log_disconnections || sqlstate)

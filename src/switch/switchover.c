@@ -1152,28 +1152,6 @@ static bool set_opt(sw_opts_t *o, const char *k, const char *v, char *err,
 	return true;
 }
 
-/* Copy a '...'-quoted string at P into OUT; returns the end or NULL. */
-static const char *quoted(const char *p, char *out, size_t cap)
-{
-	size_t n = 0;
-	if (*p != '\'')
-		return NULL;
-	for (p++; *p; p++) {
-		if (*p == '\'') {
-			if (p[1] != '\'')
-				break;
-			p++;
-		}
-		if (n + 1 >= cap)
-			return NULL;
-		out[n++] = *p;
-	}
-	if (*p != '\'')
-		return NULL;
-	out[n] = 0;
-	return p + 1;
-}
-
 static const char *word(const char *p, char *out, size_t cap)
 {
 	size_t n = 0;
@@ -1219,7 +1197,7 @@ static bool parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
 			p++;
 		while (isspace((unsigned char)*p))
 			p++;
-		const char *q = quoted(p, v, sizeof(v));
+		const char *q = admin_unquote(p, '\'', v, sizeof(v));
 		if (!q)
 			q = word(p, v, sizeof(v));
 		if (!q) {
@@ -1336,7 +1314,7 @@ void sw_admin_command(client_t *c, const char *sql)
 	}
 	while (isspace((unsigned char)*p))
 		p++;
-	p = quoted(p, ci, sizeof(ci));
+	p = admin_unquote(p, '\'', ci, sizeof(ci));
 	sw_opts_t o = {.timeout_ms = 5000,
 		       .max_lag = 16ll << 20,
 		       .max_xact_age_ms = 2000,
