@@ -785,9 +785,11 @@ void client_process(client_t *c)
 	}
 	if (!client_flush(c))
 		return;
-	/* Stop reading while the buffer is full or we wait for a server. */
+	/* Stop reading only while the buffer is full. A client waiting for
+	 * a server keeps its read interest: it rarely sends more, and
+	 * toggling it cost two epoll_ctl calls per wait (and we see its
+	 * disconnect at once). */
 	c->io.want_read = c->io.rlen - c->io.rpos < c->io.rcap &&
-			  c->state != CL_WAITING &&
 			  c->state != CL_WAITING_LOGIN &&
 			  !(c->admin && c->admin_wait);
 	if (c->link && buf_pending(&c->link->io.obuf) > CONN_HIGH_WATER)

@@ -164,6 +164,7 @@ struct server {
 	bool welcome; /* login sent ParameterStatus we should cache */
 	bool setting;
 	bool in_copy;
+	bool ready_pending; /* released idle; serve the queue after flush */
 	bool capturing; /* switchover: our capture query is running */
 	bool replaying; /* switchover: the session replay is running */
 

@@ -520,7 +520,9 @@ static bool maybe_release(server_t *s)
 	}
 	if (s->expect_rfq > 0 || c->fwd_left > 0 || s->in_copy)
 		return false;
-	pool_release_server(s);
+	/* The next waiting client is served after this client's reply is
+	 * flushed (server_process), so the reply leaves first. */
+	s->ready_pending = pool_release_server_idle(s);
 	return true;
 }
 
@@ -655,6 +657,13 @@ void server_process(server_t *s)
 	}
 	if (s->state == SV_JUSTFREE)
 		return;
+	if (s->ready_pending) {
+		s->ready_pending = false;
+		if (s->state == SV_IDLE)
+			pool_server_ready(s);
+		if (s->state == SV_JUSTFREE)
+			return;
+	}
 	if (!server_flush(s))
 		return;
 	if (s->link && buf_pending(&s->link->io.obuf) > CONN_HIGH_WATER)

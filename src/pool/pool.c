@@ -338,6 +338,12 @@ void pool_server_ready(server_t *s)
 
 void pool_release_server(server_t *s)
 {
+	if (pool_release_server_idle(s))
+		pool_server_ready(s);
+}
+
+bool pool_release_server_idle(server_t *s)
+{
 	pool_t *p = s->pool;
 	pgs_ctx_t *ctx = p->ctx;
 	const cfg_t *cfg = ctx->cfg;
@@ -353,30 +359,30 @@ void pool_release_server(server_t *s)
 	    s->in_copy || s->swallow_rfq > 0 || (c && c->fwd_left > 0)) {
 		server_close(s, "client disconnect while server was not "
 				"ready");
-		return;
+		return false;
 	}
 	if (s->dirty || s->generation != p->db->generation) {
 		server_close(s, "database configuration changed");
-		return;
+		return false;
 	}
 	if (cfg->server_lifetime > 0 &&
 	    now - s->connect_us > cfg->server_lifetime * 1000) {
 		server_close(s, "server lifetime over");
-		return;
+		return false;
 	}
 	bool session = pool_mode(p) == CFG_POOL_SESSION;
 	const char *reset = cfg->server_reset_query;
 	if (reset && *reset && (session || cfg->server_reset_query_always) &&
 	    !c) {
 		server_reset(s, reset);
-		return;
+		return false;
 	}
 	if (reset && *reset && cfg->server_reset_query_always) {
 		server_reset(s, reset);
-		return;
+		return false;
 	}
 	pool_server_state(s, SV_IDLE);
-	pool_server_ready(s);
+	return true;
 }
 
 void pool_launch(pool_t *p)

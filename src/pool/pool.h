@@ -39,6 +39,10 @@ void pool_server_state(server_t *s, server_state_t st);
 
 void pool_request_server(client_t *c);
 void pool_release_server(server_t *s);
+/* The same, but leave serving the queue to the caller (it calls
+ * pool_server_ready() once its own client's reply is flushed). Returns
+ * true if the server is idle. */
+bool pool_release_server_idle(server_t *s);
 void pool_server_ready(server_t *s);
 void pool_launch(pool_t *p);
 /* Serve the queue with idle servers and launch what is missing (after a
