@@ -165,8 +165,8 @@ struct server {
 	bool setting;
 	bool in_copy;
 	bool ready_pending; /* released idle; serve the queue after flush */
-	bool capturing; /* switchover: our capture query is running */
-	bool replaying; /* switchover: the session replay is running */
+	bool capturing;	    /* switchover: our capture query is running */
+	bool replaying;	    /* switchover: the session replay is running */
 
 	uint32_t fwd_left;
 	uint32_t drop_left; /* bytes of a swallowed message to skip */
