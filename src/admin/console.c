@@ -297,9 +297,9 @@ static void kill_db(pgs_ctx_t *ctx, pool_db_t *db)
 					     "08P01", "database removed");
 			}
 		statlist_t *svs[] = {&p->active_servers, &p->idle_servers,
-				     &p->used_servers, &p->tested_servers,
-				     &p->login_servers};
-		for (size_t i = 0; i < 5; i++)
+				     &p->used_servers,	 &p->tested_servers,
+				     &p->login_servers,	 &p->parked_servers};
+		for (size_t i = 0; i < 6; i++)
 			statlist_for_each_safe(m, tmp, svs[i])
 			{
 				server_close(list_entry(m, server_t, node),

@@ -161,7 +161,7 @@ static void server_row(client_t *c, server_t *s)
 	put_s(&r, s->pool->user->name);
 	put_s(&r, s->pool->db->name);
 	put_s(&r, "none");
-	put_s(&r, names[s->state]);
+	put_s(&r, s->parked ? "parked" : names[s->state]);
 	put_s(&r, s->addr.host);
 	put_i(&r, s->addr.port);
 	put_s(&r, s->local.host);
@@ -170,7 +170,8 @@ static void server_row(client_t *c, server_t *s)
 	put_time(&r, s->request_us);
 	put_i(&r, 0);
 	put_i(&r, 0);
-	put_i(&r, s->dirty || s->generation != s->pool->db->generation);
+	put_i(&r, !s->parked && (s->dirty ||
+				 s->generation != s->pool->db->generation));
 	snprintf(ptr, sizeof(ptr), "%p", (void *)s);
 	snprintf(link, sizeof(link), "%p", (void *)s->link);
 	put_s(&r, ptr);
@@ -208,6 +209,7 @@ static void show_clients(client_t *c, bool servers)
 			each_list(c, &p->used_servers, true, now);
 			each_list(c, &p->tested_servers, true, now);
 			each_list(c, &p->login_servers, true, now);
+			each_list(c, &p->parked_servers, true, now);
 		} else {
 			each_list(c, &p->active_clients, false, now);
 			each_list(c, &p->waiting_clients, false, now);

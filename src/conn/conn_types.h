@@ -165,6 +165,7 @@ struct server {
 	bool setting;
 	bool in_copy;
 	bool ready_pending; /* released idle; serve the queue after flush */
+	bool parked;	    /* pre-warmed for a switchover, not usable yet */
 	bool capturing;	    /* switchover: our capture query is running */
 	bool replaying;	    /* switchover: the session replay is running */
 

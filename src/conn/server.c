@@ -59,7 +59,7 @@ bool server_flush(server_t *s)
 }
 
 static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
-			    int port, server_state_t st)
+			    int port, server_state_t st, bool parked)
 {
 	const cfg_t *cfg = ctx->cfg;
 	char err[256] = "";
@@ -67,7 +67,7 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	int fd = sock_connect(host, port, cfg->unix_socket_dir, &addr, err,
 			      sizeof(err));
 	if (fd < 0) {
-		if (p)
+		if (p && !parked)
 			pool_login_failed(p, err);
 		log_msg(&ctx->log, LOG_WARNING, "%s", err);
 		return NULL;
@@ -96,6 +96,7 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	s->connect_us = s->request_us = ev_now_us(ctx->loop);
 	s->tx_status = 'I';
 	s->io.want_read = true;
+	s->parked = parked;
 	list_init(&s->node);
 	pool_server_state(s, st);
 	server_update_io(s);
@@ -105,7 +106,8 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 server_t *server_launch(pool_t *p)
 {
 	pgs_ctx_t *ctx = p->ctx;
-	server_t *s = server_new(ctx, p, p->db->host, p->db->port, SV_LOGIN);
+	server_t *s =
+		server_new(ctx, p, p->db->host, p->db->port, SV_LOGIN, false);
 	if (!s)
 		return NULL;
 	s->generation = p->db->generation;
@@ -114,10 +116,15 @@ server_t *server_launch(pool_t *p)
 	return s;
 }
 
+server_t *server_prewarm(pool_t *p, const char *host, int port)
+{
+	return server_new(p->ctx, p, host, port, SV_LOGIN, true);
+}
+
 void server_cancel(pgs_ctx_t *ctx, server_t *target)
 {
 	server_t *s = server_new(ctx, NULL, target->target_host,
-				 target->target_port, SV_CANCEL);
+				 target->target_port, SV_CANCEL, false);
 	if (!s)
 		return;
 	s->cancel_pid = target->be_pid;
@@ -156,7 +163,7 @@ void server_close(server_t *s, const char *fmt, ...)
 		client_close(c, "08P01", "server conn crashed?");
 	}
 	server_state_t old = s->state;
-	if (s->pool && old != SV_CANCEL) {
+	if (s->pool && old != SV_CANCEL && !s->parked) {
 		s->pool->db->server_count--;
 		s->pool->user->server_count--;
 	}
@@ -172,7 +179,8 @@ void server_close(server_t *s, const char *fmt, ...)
 	free_login_params(s);
 	pool_server_state(s, SV_JUSTFREE);
 	/* Clients may be waiting for a replacement. */
-	if (s->pool && old != SV_CANCEL && s->pool->waiting_clients.count > 0)
+	if (s->pool && old != SV_CANCEL && !s->parked &&
+	    s->pool->waiting_clients.count > 0)
 		pool_launch(s->pool);
 }
 
@@ -213,8 +221,10 @@ static void login_fail(server_t *s, const char *msg)
 	char copy[512];
 	snprintf(copy, sizeof(copy), "%s", msg);
 	server_log(s, LOG_WARNING, "server login failed: %s", copy);
-	/* Record the failure first so the close does not relaunch. */
-	pool_login_failed(p, copy);
+	/* Record the failure first so the close does not relaunch. A
+	 * pre-warmed connection fails alone: its pool still serves. */
+	if (!s->parked)
+		pool_login_failed(p, copy);
 	server_close(s, "server login failed: %s", copy);
 }
 
@@ -359,6 +369,13 @@ static void login_done(server_t *s)
 		s->auth_done = 2;
 		pgp_wr_query(&s->io.obuf, p->db->connect_query);
 		s->swallow_rfq++;
+		return;
+	}
+	if (s->parked) {
+		/* Pre-warmed: ready, but parked until the switchover adopts
+		 * it (its welcome is the target's, not the pool's yet). */
+		free_login_params(s);
+		pool_server_state(s, SV_IDLE);
 		return;
 	}
 	if (!p->welcome_ready)

@@ -111,12 +111,16 @@ static void check_servers(pool_t *p, int64_t now)
 						? ""
 						: cfg->server_check_query);
 	}
-	statlist_for_each_safe(n, tmp, &p->login_servers)
-	{
-		server_t *s = list_entry(n, server_t, node);
-		if (over(now, s->connect_us, cfg->server_connect_timeout))
-			server_close(s, "connect timeout");
-	}
+	statlist_t *logins[] = {&p->login_servers, &p->parked_servers};
+	for (size_t i = 0; i < 2; i++)
+		statlist_for_each_safe(n, tmp, logins[i])
+		{
+			server_t *s = list_entry(n, server_t, node);
+			if (s->state == SV_LOGIN &&
+			    over(now, s->connect_us,
+				 cfg->server_connect_timeout))
+				server_close(s, "connect timeout");
+		}
 }
 
 static void check_login_clients(pgs_ctx_t *ctx, int64_t now)

@@ -156,6 +156,7 @@ pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user)
 	statlist_init(&p->used_servers);
 	statlist_init(&p->tested_servers);
 	statlist_init(&p->login_servers);
+	statlist_init(&p->parked_servers);
 	list_append(&ctx->pools, &p->node);
 	return p;
 }
@@ -206,6 +207,8 @@ static statlist_t *client_list(client_t *c, client_state_t st)
 static statlist_t *server_list(server_t *s, server_state_t st)
 {
 	pool_t *p = s->pool;
+	if (s->parked && (st == SV_LOGIN || st == SV_IDLE))
+		return &p->parked_servers;
 	switch (st) {
 	case SV_LOGIN:
 		return &p->login_servers;
@@ -603,6 +606,90 @@ static void mark_dirty(statlist_t *l)
 		list_entry(n, server_t, node)->dirty = true;
 }
 
+/* ---- switchover pre-warm ---- */
+
+int pool_prewarm(pgs_ctx_t *ctx, pool_db_t *db, const char *host, int port)
+{
+	int k = 0;
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->db != db)
+			continue;
+		int want = pool_server_total(p);
+		if (want > pool_size(p))
+			want = pool_size(p);
+		want -= p->parked_servers.count;
+		while (want-- > 0 && server_prewarm(p, host, port))
+			k++;
+	}
+	return k;
+}
+
+int pool_parked_count(pgs_ctx_t *ctx, pool_db_t *db, int *logging_in)
+{
+	int k = 0, login = 0;
+	list_node_t *n, *m;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->db != db)
+			continue;
+		k += p->parked_servers.count;
+		for (m = p->parked_servers.head.next;
+		     m != &p->parked_servers.head; m = m->next)
+			if (list_entry(m, server_t, node)->state == SV_LOGIN)
+				login++;
+	}
+	if (logging_in)
+		*logging_in = login;
+	return k;
+}
+
+void pool_adopt_parked(pgs_ctx_t *ctx, pool_db_t *db)
+{
+	list_node_t *n, *m, *tmp;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->db != db)
+			continue;
+		statlist_for_each_safe(m, tmp, &p->parked_servers)
+		{
+			server_t *s = list_entry(m, server_t, node);
+			if (!db->host ||
+			    strcmp(s->target_host, db->host) != 0 ||
+			    s->target_port != db->port) {
+				server_close(s, "switchover target changed");
+				continue;
+			}
+			/* Leave the parked list before the flag changes which
+			 * list the state maps to. */
+			server_state_t st = s->state;
+			statlist_remove(&p->parked_servers, &s->node);
+			s->state = SV_FREE;
+			s->parked = false;
+			s->generation = db->generation;
+			db->server_count++;
+			p->user->server_count++;
+			pool_server_state(s, st);
+		}
+	}
+}
+
+void pool_drop_parked(pgs_ctx_t *ctx, pool_db_t *db, const char *reason)
+{
+	list_node_t *n, *m, *tmp;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->db != db)
+			continue;
+		statlist_for_each_safe(m, tmp, &p->parked_servers)
+		{
+			server_close(list_entry(m, server_t, node), "%s",
+				     reason);
+		}
+	}
+}
+
 void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db)
 {
 	list_node_t *n;
@@ -718,6 +805,7 @@ void pool_close_all(pgs_ctx_t *ctx)
 		close_servers(&p->used_servers);
 		close_servers(&p->tested_servers);
 		close_servers(&p->login_servers);
+		close_servers(&p->parked_servers);
 	}
 	close_servers(&ctx->cancel_servers);
 	pool_free_justfree(ctx);

@@ -48,6 +48,17 @@ void pool_launch(pool_t *p);
 /* Serve the queue with idle servers and launch what is missing (after a
  * pause or freeze ends). */
 void pool_kick(pool_t *p);
+/* Switchover pre-warm: open parked connections to HOST:PORT for every
+ * pool of DB, as many as each pool uses now (at most its size). Returns
+ * how many were started. */
+int pool_prewarm(pgs_ctx_t *ctx, pool_db_t *db, const char *host, int port);
+/* Parked connections of DB: *logging_in still logging in, returns all. */
+int pool_parked_count(pgs_ctx_t *ctx, pool_db_t *db, int *logging_in);
+/* DB now points at the parked connections' target: make them ordinary
+ * servers of their pools (idle ones serve the queue at the next kick). */
+void pool_adopt_parked(pgs_ctx_t *ctx, pool_db_t *db);
+/* Close DB's parked connections (switchover aborted). */
+void pool_drop_parked(pgs_ctx_t *ctx, pool_db_t *db, const char *reason);
 /* The pool's first server login finished: welcome clients waiting. */
 void pool_set_welcome(pool_t *p, server_t *s);
 /* A server login failed: tell clients waiting for their welcome. */

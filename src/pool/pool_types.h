@@ -78,6 +78,9 @@ struct pool {
 	statlist_t used_servers;    /* SV_USED */
 	statlist_t tested_servers;  /* SV_TESTED */
 	statlist_t login_servers;   /* SV_LOGIN */
+	/* Pre-warmed for a switchover target (SV_LOGIN or SV_IDLE, parked
+	 * set): not handed out, not counted, until adopted. */
+	statlist_t parked_servers;
 
 	/* The server's ParameterStatus set at login: what clients are told. */
 	bool welcome_ready;

@@ -20,6 +20,10 @@
  *     |            the old primary (blocker named), target max_connections
  *     |            fits. dry_run stops here. No traffic impact.
  *     v
+ *   SW_PREWARM --- open and log in the pools' connections to the target
+ *     |            (parked: not handed out) while traffic still flows;
+ *     |            record the coming fence in the fence journal
+ *     v
  *   SW_FREEZE ---- the pool stops handing out servers: new transactions
  *     |            queue (latency, not errors); wait for in-flight ones
  *     |            (on_long_xact = wait | cancel | refuse)
@@ -41,14 +45,21 @@
  *     |            every 1 ms. Sending pg_promote is the point of no return.
  *     v
  *   SW_DONE ------ repoint the pool (generation bump: old servers close as
- *                  released), persist the new target to the file that
- *                  defines the database (write, fsync, rename), unfreeze:
- *                  queued transactions run on the new primary. Report.
+ *                  released), adopt the parked connections, persist the
+ *                  new target to the file that defines the database
+ *                  (write, fsync, rename), unfreeze: queued transactions
+ *                  run on the new primary. Report.
  *
  * Any failure or the deadline before the point of no return goes to
  * SW_ABORTING: lift the fence if it was applied, unfreeze on the old
  * primary, report. The freeze always ends: the deadline is checked by the
  * janitor every 100 ms and by the phase timers.
+ *
+ * The fence journal (sw_persist.c) survives a kill -9: a restarted
+ * pgswitch reports a fence left behind in SHOW SWITCHOVER, and
+ * SWITCHOVER db ABORT lifts it (a lift-only job: SW_ABORTING straight
+ * away) unless pg_promote may have been sent, when two writable primaries
+ * would be worse than one read-only one.
  */
 #include "switch/switchover.h"
 
@@ -68,12 +79,15 @@
 #include "pool/pool.h"
 #include "proto/pgp.h"
 #include "switch/sw_admin.h"
+#include "switch/sw_parse.h"
+#include "switch/sw_persist.h"
 #include "switch/swc.h"
 
 typedef enum sw_state {
 	SW_IDLE,
 	SW_CONNECT,
 	SW_PREFLIGHT,
+	SW_PREWARM,
 	SW_FREEZE,
 	SW_CAPTURE,
 	SW_FENCE,
@@ -85,20 +99,9 @@ typedef enum sw_state {
 } sw_state_t;
 
 static const char *const sw_names[] = {
-	"idle",	 "connect", "preflight", "freeze", "capture",
-	"fence", "catchup", "promote",	 "done",   "aborting",
+	"idle",	 "connect", "preflight", "prewarm", "freeze",	"capture",
+	"fence", "catchup", "promote",	 "done",    "aborting",
 };
-
-typedef enum long_xact { LX_REFUSE, LX_WAIT, LX_CANCEL } long_xact_t;
-
-typedef struct sw_opts {
-	long timeout_ms;
-	long long max_lag;
-	long max_xact_age_ms;
-	long_xact_t on_long_xact;
-	bool fence_old;
-	bool dry_run;
-} sw_opts_t;
 
 typedef struct sw_job {
 	pgs_ctx_t *ctx;
@@ -127,6 +130,12 @@ typedef struct sw_job {
 	char fence_lsn[32];
 	bool fenced;
 	bool promoted;
+	bool journaled; /* a fence journal record exists for this job */
+	bool lift_only; /* SWITCHOVER db ABORT of a fence left behind */
+	int prewarm_started;
+	int prewarm_ready;
+	int64_t prewarm_deadline;
+	int64_t p50_hold_us, p99_hold_us;
 	bool cancelled_long;
 	int polls;
 	int held;
@@ -147,13 +156,29 @@ typedef struct sw_ctx {
 	sw_job_t *job;
 	sw_job_t last;
 	bool have_last;
+	/* The fence journal as last read or written. */
+	bool journal_loaded;
+	sw_fence_rec_t left[SW_JOURNAL_MAX];
+	int nleft;
 } sw_ctx_t;
+
+static void journal_reload(sw_ctx_t *x, const cfg_t *cfg);
 
 static sw_ctx_t *swx(pgs_ctx_t *ctx)
 {
 	if (!ctx->sw)
 		ctx->sw = calloc(1, sizeof(sw_ctx_t));
-	return ctx->sw;
+	sw_ctx_t *x = ctx->sw;
+	if (x && !x->journal_loaded) {
+		journal_reload(x, ctx->cfg);
+		for (int i = 0; i < x->nleft; i++)
+			log_msg(&ctx->log, LOG_WARNING,
+				"switchover %s: a fence was left on %s:%d by a "
+				"stopped pgswitch: see SHOW SWITCHOVER",
+				x->left[i].db, x->left[i].old_host,
+				x->left[i].old_port);
+	}
+	return x;
 }
 
 static pool_db_t *job_db(sw_job_t *j)
@@ -169,6 +194,10 @@ static int64_t now_us(sw_job_t *j)
 
 static void advance(sw_job_t *j);
 static void finish(sw_job_t *j);
+static void prewarm_start(sw_job_t *j);
+static bool journal(sw_job_t *j, const char *phase);
+static void fail(sw_job_t *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void enter(sw_job_t *j, sw_state_t st)
 {
@@ -183,10 +212,47 @@ static void enter(sw_job_t *j, sw_state_t st)
 
 /* ---- freeze bookkeeping ---- */
 
+/* Added latency of every held client: the report's max, p50 and p99. */
+typedef struct hold_stats {
+	int64_t *v;
+	int n, cap;
+} hold_stats_t;
+
+static void hold_add(hold_stats_t *h, int64_t us)
+{
+	if (h->n == h->cap) {
+		int cap = h->cap ? h->cap * 2 : 64;
+		int64_t *v = realloc(h->v, sizeof(*v) * (size_t)cap);
+		if (!v)
+			return;
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n++] = us;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void hold_done(sw_job_t *j, hold_stats_t *h)
+{
+	if (h->n > 0) {
+		qsort(h->v, (size_t)h->n, sizeof(*h->v), cmp_i64);
+		j->held += h->n;
+		j->max_hold_us = h->v[h->n - 1];
+		j->p50_hold_us = h->v[(h->n - 1) / 2];
+		j->p99_hold_us = h->v[(h->n * 99 + 99) / 100 - 1];
+	}
+	free(h->v);
+}
+
 static void set_frozen(sw_job_t *j, bool on)
 {
 	pool_db_t *db = job_db(j);
-	if (!db)
+	if (!db || (!on && !db->frozen))
 		return;
 	db->frozen = on;
 	if (on) {
@@ -197,6 +263,7 @@ static void set_frozen(sw_job_t *j, bool on)
 	 * ones (transaction mode) and sessions held at a boundary. */
 	int64_t now = now_us(j);
 	list_node_t *n, *m;
+	hold_stats_t hs = {0};
 	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
 		if (p->db != db)
@@ -204,21 +271,18 @@ static void set_frozen(sw_job_t *j, bool on)
 		for (m = p->waiting_clients.head.next;
 		     m != &p->waiting_clients.head; m = m->next) {
 			client_t *c = list_entry(m, client_t, node);
-			j->held++;
-			if (now - c->wait_us > j->max_hold_us)
-				j->max_hold_us = now - c->wait_us;
+			hold_add(&hs, now - c->wait_us);
 		}
 		for (m = p->active_clients.head.next;
 		     m != &p->active_clients.head; m = m->next) {
 			client_t *c = list_entry(m, client_t, node);
 			if (!c->held_us)
 				continue;
-			j->held++;
-			if (now - c->held_us > j->max_hold_us)
-				j->max_hold_us = now - c->held_us;
+			hold_add(&hs, now - c->held_us);
 			c->held_us = 0;
 		}
 	}
+	hold_done(j, &hs);
 	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
 		if (p->db != db)
@@ -357,10 +421,54 @@ static int capture_pending(sw_job_t *j, bool detach)
 	return k;
 }
 
-/* ---- control-connection plumbing ---- */
+/* ---- fence journal ---- */
 
-static void fail(sw_job_t *j, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void journal_reload(sw_ctx_t *x, const cfg_t *cfg)
+{
+	x->nleft = sw_journal_load(cfg, x->left, SW_JOURNAL_MAX);
+	x->journal_loaded = true;
+}
+
+static const sw_fence_rec_t *journal_find(sw_ctx_t *x, const char *db)
+{
+	for (int i = 0; i < x->nleft; i++)
+		if (strcmp(x->left[i].db, db) == 0)
+			return &x->left[i];
+	return NULL;
+}
+
+/* Record (or advance) this job's fence. A fence we could not record is
+ * one a restart could not lift: refuse to apply it. */
+static bool journal(sw_job_t *j, const char *phase)
+{
+	sw_ctx_t *x = swx(j->ctx);
+	sw_fence_rec_t r = {0};
+	char err[512];
+	snprintf(r.db, sizeof(r.db), "%s", j->db);
+	snprintf(r.phase, sizeof(r.phase), "%s", phase);
+	snprintf(r.old_host, sizeof(r.old_host), "%s", j->old_host);
+	r.old_port = j->old_port;
+	snprintf(r.new_host, sizeof(r.new_host), "%s", j->new_host);
+	r.new_port = j->new_port;
+	r.since = (long long)(ev_time_us() / 1000000);
+	if (sw_journal_put(j->ctx->cfg, &r, err, sizeof(err)) < 0) {
+		fail(j, "cannot record the fence: %s", err);
+		return false;
+	}
+	j->journaled = true;
+	journal_reload(x, j->ctx->cfg);
+	return true;
+}
+
+static void journal_drop(pgs_ctx_t *ctx, const char *db)
+{
+	char err[512];
+	if (sw_journal_del(ctx->cfg, db, err, sizeof(err)) < 0)
+		log_msg(&ctx->log, LOG_WARNING, "switchover %s: %s", db, err);
+	journal_reload(swx(ctx), ctx->cfg);
+}
+
+/* ---- control-connection plumbing ---- */
 
 static void on_result(swc_t *c, PGresult *res, const char *err, void *arg);
 
@@ -506,15 +614,46 @@ static void preflight(sw_job_t *j)
 			finish(j);
 			return;
 		}
-		enter(j, SW_FREEZE);
-		set_frozen(j, true);
-		/* The freeze may use what is left of the timeout, but keep
-		 * a margin for fence, catch-up and promote. */
-		j->freeze_deadline = j->freeze_start +
-				     (j->deadline - j->freeze_start) * 2 / 3;
+		enter(j, SW_PREWARM);
+		prewarm_start(j);
 		advance(j);
 		return;
 	}
+}
+
+static void prewarm_start(sw_job_t *j)
+{
+	pool_db_t *db = job_db(j);
+	int64_t now = now_us(j);
+	/* Logins take milliseconds; a slow target must not eat the budget
+	 * of the phases that follow. */
+	int64_t budget = (j->deadline - now) / 4;
+	if (budget > 2000000)
+		budget = 2000000;
+	j->prewarm_deadline = now + budget;
+	if (db)
+		j->prewarm_started =
+			pool_prewarm(j->ctx, db, j->new_host, j->new_port);
+}
+
+static void prewarm(sw_job_t *j)
+{
+	pool_db_t *db = job_db(j);
+	int login = 0;
+	int have = db ? pool_parked_count(j->ctx, db, &login) : 0;
+	if (login > 0 && now_us(j) < j->prewarm_deadline) {
+		later(j, 1);
+		return;
+	}
+	/* Whatever did not log in by now connects on demand later. */
+	j->prewarm_ready = have - login;
+	enter(j, SW_FREEZE);
+	set_frozen(j, true);
+	/* The freeze may use what is left of the timeout, but keep a
+	 * margin for fence, catch-up and promote. */
+	j->freeze_deadline =
+		j->freeze_start + (j->deadline - j->freeze_start) * 2 / 3;
+	advance(j);
 }
 
 static void freeze(sw_job_t *j)
@@ -563,6 +702,9 @@ static void fence(sw_job_t *j)
 {
 	switch (j->step) {
 	case 0:
+		/* Recorded first: a pgswitch killed from here on finds it. */
+		if (!journal(j, "fence"))
+			return;
 		ask(j, j->old,
 		    "ALTER SYSTEM SET default_transaction_read_only = on");
 		return;
@@ -607,6 +749,8 @@ static void catchup(sw_job_t *j)
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s", val(0, 0));
 	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "t") == 0) {
 		enter(j, SW_PROMOTE);
+		if (j->journaled && !journal(j, "promote"))
+			return;
 		ask(j, j->neu, "SELECT pg_promote(wait => false)");
 		j->promoted = true; /* point of no return */
 		return;
@@ -629,8 +773,6 @@ static void catchup(sw_job_t *j)
 	    j->fence_lsn);
 }
 
-static int persist(sw_job_t *j);
-
 static void promote(sw_job_t *j)
 {
 	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "f") == 0) {
@@ -642,8 +784,11 @@ static void promote(sw_job_t *j)
 			db->port = j->new_port;
 			db->generation++;
 			pool_reconnect_db(j->ctx, db);
+			pool_adopt_parked(j->ctx, db);
 		}
-		if (persist(j) < 0)
+		if (sw_persist_target(j->ctx->cfg, j->db, j->new_host,
+				      j->new_port, j->persisted,
+				      sizeof(j->persisted)) < 0)
 			log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s",
 				j->db, j->persisted);
 		set_frozen(j, false);
@@ -681,7 +826,8 @@ static void aborting(sw_job_t *j)
 		break;
 	}
 	set_frozen(j, false);
-	snprintf(j->result, sizeof(j->result), "aborted");
+	snprintf(j->result, sizeof(j->result), "%s",
+		 j->lift_only ? "fence lifted" : "aborted");
 	finish(j);
 }
 
@@ -694,6 +840,9 @@ static void advance(sw_job_t *j)
 		return;
 	case SW_PREFLIGHT:
 		preflight(j);
+		return;
+	case SW_PREWARM:
+		prewarm(j);
 		return;
 	case SW_FREEZE:
 		freeze(j);
@@ -723,12 +872,20 @@ static void fail(sw_job_t *j, const char *fmt, ...)
 	va_list ap;
 	if (j->state == SW_ABORTING) {
 		/* The fence could not be lifted: report, resume anyway. */
-		j->step = 2;
-		j->fenced = true;
-		snprintf(j->detail + strlen(j->detail),
-			 sizeof(j->detail) - strlen(j->detail),
+		size_t off = strlen(j->detail);
+		if (off)
+			snprintf(j->detail + off, sizeof(j->detail) - off,
+				 "; ");
+		off = strlen(j->detail);
+		va_start(ap, fmt);
+		vsnprintf(j->detail + off, sizeof(j->detail) - off, fmt, ap);
+		va_end(ap);
+		off = strlen(j->detail);
+		snprintf(j->detail + off, sizeof(j->detail) - off,
 			 "; fence may still be on: run SWITCHOVER %s ABORT",
 			 j->db);
+		j->step = 2;
+		j->fenced = true;
 		set_frozen(j, false);
 		snprintf(j->result, sizeof(j->result), "aborted");
 		finish(j);
@@ -759,6 +916,8 @@ static void fail(sw_job_t *j, const char *fmt, ...)
 
 /* ---- report ---- */
 
+#define REPORT_COLS 15
+
 static client_t *job_console(sw_job_t *j)
 {
 	list_node_t *n;
@@ -771,7 +930,7 @@ static client_t *job_console(sw_job_t *j)
 	return NULL;
 }
 
-static void report_rows(client_t *c, const sw_job_t *j)
+static void report_desc(client_t *c)
 {
 	static const pgp_field_t f[] = {
 		{"database", PGP_OID_TEXT, -1},
@@ -786,11 +945,17 @@ static void report_rows(client_t *c, const sw_job_t *j)
 		{"errors_returned", PGP_OID_INT4, 4},
 		{"target", PGP_OID_TEXT, -1},
 		{"persisted", PGP_OID_TEXT, -1},
+		{"prewarmed", PGP_OID_TEXT, -1},
+		{"p50_added_latency_ms", PGP_OID_TEXT, -1},
+		{"p99_added_latency_ms", PGP_OID_TEXT, -1},
 	};
-	admin_row_desc(c, f, 12);
-	if (!j)
-		return;
+	admin_row_desc(c, f, REPORT_COLS);
+}
+
+static void report_row(client_t *c, const sw_job_t *j)
+{
 	char total[32], frz[32], phases[512], held[16], lat[32], tgt[300];
+	char warm[32], p50[32], p99[32];
 	int64_t end = j->state == SW_IDLE ? j->phase_start : ev_time_us();
 	snprintf(total, sizeof(total), "%.1f", (double)(end - j->t0) / 1000.0);
 	snprintf(frz, sizeof(frz), "%.1f",
@@ -816,13 +981,47 @@ static void report_rows(client_t *c, const sw_job_t *j)
 	snprintf(held, sizeof(held), "%d", j->held);
 	snprintf(lat, sizeof(lat), "%.1f", (double)j->max_hold_us / 1000.0);
 	snprintf(tgt, sizeof(tgt), "%s:%d", j->new_host, j->new_port);
-	const char *v[12] = {j->db,	sw_names[j->state],
-			     j->result, j->detail,
-			     total,	frz,
-			     phases,	held,
-			     lat,	errs,
-			     tgt,	j->persisted};
-	admin_row(c, v, 12);
+	snprintf(warm, sizeof(warm), "%d/%d", j->prewarm_ready,
+		 j->prewarm_started);
+	snprintf(p50, sizeof(p50), "%.1f", (double)j->p50_hold_us / 1000.0);
+	snprintf(p99, sizeof(p99), "%.1f", (double)j->p99_hold_us / 1000.0);
+	const char *v[REPORT_COLS] = {j->db,	 sw_names[j->state],
+				      j->result, j->detail,
+				      total,	 frz,
+				      phases,	 held,
+				      lat,	 errs,
+				      tgt,	 j->persisted,
+				      warm,	 p50,
+				      p99};
+	admin_row(c, v, REPORT_COLS);
+}
+
+/* A fence a stopped pgswitch left behind, as a report row. */
+static void journal_row(client_t *c, const sw_fence_rec_t *r)
+{
+	char detail[512], tgt[300];
+	bool sent = strcmp(r->phase, "promote") == 0;
+	snprintf(detail, sizeof(detail),
+		 sent ? "pgswitch stopped after sending pg_promote to the "
+			"target at %lld; %s:%d stays read-only: point %s at "
+			"the target and RELOAD"
+		      : "pgswitch stopped during a switchover at %lld; %s:%d "
+			"may still be read-only: run SWITCHOVER %s ABORT",
+		 r->since, r->old_host, r->old_port, r->db);
+	snprintf(tgt, sizeof(tgt), "%s:%d", r->new_host, r->new_port);
+	const char *v[REPORT_COLS] = {r->db,  "fenced", "fence left behind",
+				      detail, NULL,	NULL,
+				      NULL,   NULL,	NULL,
+				      NULL,   tgt,	NULL,
+				      NULL,   NULL,	NULL};
+	admin_row(c, v, REPORT_COLS);
+}
+
+static void report_rows(client_t *c, const sw_job_t *j)
+{
+	report_desc(c);
+	if (j)
+		report_row(c, j);
 }
 
 static void free_job(ev_loop_t *loop, void *data)
@@ -841,8 +1040,17 @@ static void finish(sw_job_t *j)
 	j->phase_start = now_us(j);
 	j->state = SW_IDLE;
 	pool_db_t *db = job_db(j);
-	if (db)
+	bool ok = strcmp(j->result, "switched") == 0 ||
+		  strcmp(j->result, "dry run ok") == 0 ||
+		  strcmp(j->result, "fence lifted") == 0;
+	if (db) {
 		j->errors = db->client_errors - j->errors_at_start;
+		pool_drop_parked(j->ctx, db, "switchover did not switch");
+	}
+	/* The record goes once no fence of ours is left to lift: lifted,
+	 * never applied, or on purpose (the old primary after a switch). */
+	if (j->journaled && (!j->fenced || strcmp(j->result, "switched") == 0))
+		journal_drop(j->ctx, j->db);
 	swc_close(j->old);
 	swc_close(j->neu);
 	j->old = j->neu = NULL;
@@ -858,8 +1066,7 @@ static void finish(sw_job_t *j)
 	client_t *c = job_console(j);
 	if (c) {
 		c->admin_wait = 0;
-		if (strcmp(j->result, "switched") == 0 ||
-		    strcmp(j->result, "dry run ok") == 0) {
+		if (ok) {
 			report_rows(c, j);
 			admin_ok(c, "SWITCHOVER");
 		} else {
@@ -891,10 +1098,35 @@ void sw_free(pgs_ctx_t *ctx)
 	ctx->sw = NULL;
 }
 
+/* A fence record whose database the operator has since pointed at its
+ * target is settled (the old primary stays fenced on purpose). */
+static void journal_tick(pgs_ctx_t *ctx, sw_ctx_t *x)
+{
+	for (int i = 0; i < x->nleft && !x->job; i++) {
+		const sw_fence_rec_t *r = &x->left[i];
+		pool_db_t *db = pool_db_find(ctx, r->db);
+		if (!db || !db->host || strcmp(db->host, r->new_host) != 0 ||
+		    db->port != r->new_port)
+			continue;
+		log_msg(&ctx->log, LOG_LOG,
+			"switchover %s: now points at %s:%d; %s:%d stays "
+			"fenced",
+			r->db, r->new_host, r->new_port, r->old_host,
+			r->old_port);
+		char name[64];
+		snprintf(name, sizeof(name), "%s", r->db);
+		journal_drop(ctx, name);
+		i = -1; /* the array was reloaded */
+	}
+}
+
 void sw_tick(pgs_ctx_t *ctx)
 {
-	sw_ctx_t *x = ctx->sw;
-	if (!x || !x->job)
+	sw_ctx_t *x = swx(ctx);
+	if (!x)
+		return;
+	journal_tick(ctx, x);
+	if (!x->job)
 		return;
 	sw_job_t *j = x->job;
 	if (!j->promoted && j->state != SW_ABORTING &&
@@ -902,372 +1134,71 @@ void sw_tick(pgs_ctx_t *ctx)
 		fail(j, "timeout after %ld ms", j->o.timeout_ms);
 }
 
-/* ---- persistence ---- */
-
-/* Replace (or append) KEY=VALUE in a libpq-style connection string. */
-static void set_connstr_key(char *out, size_t cap, const char *in,
-			    const char *key, const char *value)
-{
-	size_t klen = strlen(key), o = 0;
-	bool done = false;
-	const char *p = in;
-	out[0] = 0;
-	while (*p) {
-		while (isspace((unsigned char)*p))
-			p++;
-		if (!*p)
-			break;
-		const char *start = p;
-		bool quoted = false;
-		while (*p && (quoted || !isspace((unsigned char)*p))) {
-			if (*p == '\'')
-				quoted = !quoted;
-			p++;
-		}
-		size_t len = (size_t)(p - start);
-		if (len > klen && strncmp(start, key, klen) == 0 &&
-		    start[klen] == '=') {
-			o += (size_t)snprintf(out + o, cap > o ? cap - o : 0,
-					      "%s%s=%s", o ? " " : "", key,
-					      value);
-			done = true;
-		} else {
-			o += (size_t)snprintf(out + o, cap > o ? cap - o : 0,
-					      "%s%.*s", o ? " " : "", (int)len,
-					      start);
-		}
-	}
-	if (!done)
-		snprintf(out + o, cap > o ? cap - o : 0, "%s%s=%s",
-			 o ? " " : "", key, value);
-}
-
-static int write_atomic(const char *path, const char *data, size_t len,
-			char *err, size_t errlen)
-{
-	char tmp[4200];
-	snprintf(tmp, sizeof(tmp), "%s.pgswitch-tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot write %.300s: %s", tmp,
-			 strerror(errno));
-		return -1;
-	}
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
-		snprintf(err, errlen, "cannot write %.300s: %s", tmp,
-			 strerror(errno));
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		snprintf(err, errlen, "cannot rename %.300s: %s", tmp,
-			 strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	/* The rename itself must survive a crash: fsync the directory. */
-	char dir[4200];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash) {
-		*slash = 0;
-		int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	return 0;
-}
-
-/* Rewrite line LINE of FILE to "NAME = CONNSTR". */
-static int rewrite_line(const char *file, int line, const char *name,
-			const char *connstr, char *err, size_t errlen)
-{
-	FILE *f = fopen(file, "r");
-	if (!f) {
-		snprintf(err, errlen, "cannot read %s: %s", file,
-			 strerror(errno));
-		return -1;
-	}
-	buf_t out;
-	buf_init(&out, 64u << 20);
-	char *ln = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int no = 0;
-	bool found = false;
-	while ((n = getline(&ln, &cap, f)) >= 0) {
-		if (++no == line) {
-			buf_printf(&out, "%s = %s\n", name, connstr);
-			found = true;
-		} else {
-			buf_append(&out, ln, (size_t)n);
-		}
-	}
-	free(ln);
-	fclose(f);
-	int rc = -1;
-	if (!found)
-		snprintf(err, errlen, "%s has no line %d", file, line);
-	else if (out.toobig)
-		snprintf(err, errlen, "%s is too large", file);
-	else
-		rc = write_atomic(file, (const char *)out.data, out.len, err,
-				  errlen);
-	buf_free(&out);
-	return rc;
-}
-
-static int persist(sw_job_t *j)
-{
-	const cfg_t *cfg = j->ctx->cfg;
-	char port[16], step1[2048], connstr[2048], err[512] = "";
-	snprintf(port, sizeof(port), "%d", j->new_port);
-	const char *overlay = cfg->switchover_state_file;
-	if (overlay && *overlay) {
-		char data[1024];
-		int len = snprintf(data, sizeof(data),
-				   "# pgswitch switchover overlay: applied on "
-				   "every config load\n%s host=%s port=%d\n",
-				   j->db, j->new_host, j->new_port);
-		if (write_atomic(overlay, data, (size_t)len, err, sizeof(err)) <
-		    0) {
-			snprintf(j->persisted, sizeof(j->persisted), "%s", err);
-			return -1;
-		}
-		snprintf(j->persisted, sizeof(j->persisted), "%s (overlay)",
-			 overlay);
-		return 0;
-	}
-	const cfg_db_t *e = cfg_find_db(cfg, j->db);
-	if (!e || !e->file || !e->line) {
-		snprintf(j->persisted, sizeof(j->persisted),
-			 "not persisted: no [databases] line for %s", j->db);
-		return -1;
-	}
-	set_connstr_key(step1, sizeof(step1), e->connstr ? e->connstr : "",
-			"host", j->new_host);
-	set_connstr_key(connstr, sizeof(connstr), step1, "port", port);
-	if (rewrite_line(e->file, e->line, e->name, connstr, err, sizeof(err)) <
-	    0) {
-		snprintf(j->persisted, sizeof(j->persisted),
-			 "not persisted: %.400s", err);
-		return -1;
-	}
-	snprintf(j->persisted, sizeof(j->persisted), "%s:%d", e->file, e->line);
-	return 0;
-}
-
-/* switchover_state_file overlay: "db host=H port=P" lines. */
-void sw_apply_overlay(pgs_ctx_t *ctx, pool_db_t *db)
-{
-	const char *path = ctx->cfg->switchover_state_file;
-	if (!path || !*path)
-		return;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	char line[1024], name[128], host[256];
-	int port;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%127s host=%255s port=%d", name, host,
-			   &port) != 3 ||
-		    strcmp(name, db->name) != 0)
-			continue;
-		if (!db->host || strcmp(db->host, host) != 0 ||
-		    db->port != port) {
-			free(db->host);
-			db->host = strdup(host);
-			db->port = port;
-			db->generation++;
-		}
-	}
-	fclose(f);
-}
-
 /* ---- console ---- */
 
-static long parse_ms(const char *v)
+static sw_job_t *job_new(client_t *c, pool_db_t *db, const char *old_host,
+			 int old_port, const char *new_host, int new_port,
+			 const char *new_ci)
 {
-	char *end;
-	double d = strtod(v, &end);
-	while (isspace((unsigned char)*end))
-		end++;
-	if (strcmp(end, "ms") == 0)
-		return (long)d;
-	if (strcmp(end, "min") == 0)
-		return (long)(d * 60000);
-	return (long)(d * 1000); /* "s" or bare seconds */
+	pgs_ctx_t *ctx = c->ctx;
+	sw_job_t *j = calloc(1, sizeof(*j));
+	if (!j) {
+		admin_err(c, "out of memory");
+		return NULL;
+	}
+	j->ctx = ctx;
+	snprintf(j->db, sizeof(j->db), "%s", db->name);
+	snprintf(j->old_host, sizeof(j->old_host), "%s", old_host);
+	j->old_port = old_port;
+	snprintf(j->new_host, sizeof(j->new_host), "%s", new_host);
+	j->new_port = new_port;
+	sw_control_conninfo(ctx, db, j->old_host, j->old_port, NULL,
+			    j->conn_old, sizeof(j->conn_old));
+	sw_control_conninfo(ctx, db, j->new_host, j->new_port, new_ci,
+			    j->conn_new, sizeof(j->conn_new));
+	j->t0 = j->phase_start = ev_time_us();
+	j->errors_at_start = db->client_errors;
+	j->console = c;
+	j->console_id = c->id;
+	c->admin_wait = ADMIN_WAIT_SWITCHOVER;
+	swx(ctx)->job = j;
+	return j;
 }
 
-static long long parse_bytes(const char *v)
+/* SWITCHOVER db ABORT with no job running: lift a fence a stopped
+ * pgswitch left behind, on one control connection to the old primary. */
+static void lift_left_fence(client_t *c, const sw_fence_rec_t *r)
 {
-	char *end;
-	double d = strtod(v, &end);
-	while (isspace((unsigned char)*end))
-		end++;
-	if (strcasecmp(end, "kb") == 0)
-		d *= 1024;
-	else if (strcasecmp(end, "mb") == 0)
-		d *= 1024 * 1024;
-	else if (strcasecmp(end, "gb") == 0)
-		d *= 1024.0 * 1024 * 1024;
-	return (long long)d;
-}
-
-static bool set_opt(sw_opts_t *o, const char *k, const char *v, char *err,
-		    size_t errlen)
-{
-	bool on = strcasecmp(v, "on") == 0 || strcasecmp(v, "true") == 0 ||
-		  strcmp(v, "1") == 0;
-	if (strcasecmp(k, "timeout") == 0)
-		o->timeout_ms = parse_ms(v);
-	else if (strcasecmp(k, "max_lag") == 0)
-		o->max_lag = parse_bytes(v);
-	else if (strcasecmp(k, "max_xact_age") == 0)
-		o->max_xact_age_ms = parse_ms(v);
-	else if (strcasecmp(k, "on_long_xact") == 0) {
-		if (strcasecmp(v, "refuse") == 0)
-			o->on_long_xact = LX_REFUSE;
-		else if (strcasecmp(v, "wait") == 0)
-			o->on_long_xact = LX_WAIT;
-		else if (strcasecmp(v, "cancel") == 0)
-			o->on_long_xact = LX_CANCEL;
-		else {
-			snprintf(err, errlen, "invalid on_long_xact '%.64s'",
-				 v);
-			return false;
-		}
-	} else if (strcasecmp(k, "fence_old") == 0)
-		o->fence_old = on;
-	else if (strcasecmp(k, "dry_run") == 0)
-		o->dry_run = on;
-	else {
-		snprintf(err, errlen, "unknown SWITCHOVER option '%s'", k);
-		return false;
-	}
-	return true;
-}
-
-static const char *word(const char *p, char *out, size_t cap)
-{
-	size_t n = 0;
-	while (isspace((unsigned char)*p))
-		p++;
-	while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '-')) {
-		if (n + 1 >= cap)
-			return NULL;
-		out[n++] = *p++;
-	}
-	out[n] = 0;
-	return n ? p : NULL;
-}
-
-static bool parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
-{
-	while (isspace((unsigned char)*p))
-		p++;
-	if (!*p || *p == ';')
-		return true;
-	char kw[16];
-	p = word(p, kw, sizeof(kw));
-	if (!p || strcasecmp(kw, "with") != 0) {
-		snprintf(err, el, "expected WITH (...)");
-		return false;
-	}
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p++ != '(') {
-		snprintf(err, el, "expected ( after WITH");
-		return false;
-	}
-	for (;;) {
-		char k[64], v[256];
-		p = word(p, k, sizeof(k));
-		if (!p) {
-			snprintf(err, el, "expected an option name");
-			return false;
-		}
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == '=')
-			p++;
-		while (isspace((unsigned char)*p))
-			p++;
-		const char *q = admin_unquote(p, '\'', v, sizeof(v));
-		if (!q)
-			q = word(p, v, sizeof(v));
-		if (!q) {
-			snprintf(err, el, "expected a value for %s", k);
-			return false;
-		}
-		if (!set_opt(o, k, v, err, el))
-			return false;
-		p = q;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		if (*p == ')')
-			return true;
-		snprintf(err, el, "expected , or ) in WITH");
-		return false;
-	}
-}
-
-/* host= and port= out of a conninfo string (keyword form). */
-static void conninfo_target(const char *ci, char *host, size_t hcap, int *port)
-{
-	PQconninfoOption *opts = PQconninfoParse(ci, NULL);
-	*port = 5432;
-	host[0] = 0;
-	if (!opts)
+	pool_db_t *db = pool_db_lookup(c->ctx, r->db);
+	if (strcmp(r->phase, "promote") == 0) {
+		admin_err(c,
+			  "pg_promote may have been sent to %s:%d: lifting "
+			  "the fence on %s:%d could leave two writable "
+			  "primaries; point %s at %s:%d and RELOAD",
+			  r->new_host, r->new_port, r->old_host, r->old_port,
+			  r->db, r->new_host, r->new_port);
 		return;
-	for (PQconninfoOption *o = opts; o->keyword; o++) {
-		if (!o->val)
-			continue;
-		if (strcmp(o->keyword, "host") == 0)
-			snprintf(host, hcap, "%s", o->val);
-		else if (strcmp(o->keyword, "port") == 0)
-			*port = atoi(o->val);
 	}
-	PQconninfoFree(opts);
-}
-
-/* Credentials for the control connections: the database's forced user,
- * else the first pool's user, with a plain password from userlist.txt. */
-static void control_conninfo(pgs_ctx_t *ctx, pool_db_t *db, const char *host,
-			     int port, const char *extra, char *out, size_t cap)
-{
-	const char *user = db->forced_user;
-	const char *pw = db->password;
-	list_node_t *n;
-	for (n = ctx->pools.next; !user && n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db == db)
-			user = p->user->name;
+	if (!db) {
+		admin_err(c, "no such database: %s", r->db);
+		return;
 	}
-	if (!user)
-		user = "postgres";
-	if (!pw && ctx->authfile) {
-		const char *s = auth_file_lookup(ctx->authfile, user);
-		if (s && auth_secret_kind(s) == AUTH_SECRET_PLAIN && *s)
-			pw = s;
-	}
-	int o = snprintf(out, cap,
-			 "host='%s' port=%d dbname='%s' user='%s' "
-			 "application_name='pgswitch switchover' "
-			 "connect_timeout=5",
-			 host && *host ? host : "/tmp", port, db->dbname, user);
-	if (pw && o > 0 && (size_t)o < cap)
-		o += snprintf(out + o, cap - (size_t)o, " password='%s'", pw);
-	if (extra && *extra && o > 0 && (size_t)o < cap)
-		snprintf(out + o, cap - (size_t)o, " %s", extra);
+	sw_job_t *j = job_new(c, db, r->old_host, r->old_port, r->new_host,
+			      r->new_port, NULL);
+	if (!j)
+		return;
+	j->lift_only = true;
+	j->journaled = true;
+	j->fenced = true;
+	j->state = SW_ABORTING;
+	j->deadline = j->t0 + 10000000;
+	j->ready = 1; /* one control connection */
+	log_msg(&c->ctx->log, LOG_LOG,
+		"SWITCHOVER %s ABORT: lifting the fence left on %s:%d", r->db,
+		r->old_host, r->old_port);
+	j->old = swc_open(c->ctx->loop, j->conn_old, on_connected, j);
+	if (!j->old)
+		fail(j, "cannot start a control connection");
 }
 
 static void cmd_abort(client_t *c, const char *db)
@@ -1275,6 +1206,12 @@ static void cmd_abort(client_t *c, const char *db)
 	sw_ctx_t *x = swx(c->ctx);
 	sw_job_t *j = x->job;
 	if (!j || strcmp(j->db, db) != 0) {
+		const sw_fence_rec_t *r = journal_find(x, db);
+		if (!j && r) {
+			sw_fence_rec_t copy = *r;
+			lift_left_fence(c, &copy);
+			return;
+		}
 		admin_err(c, "no switchover of %s is running", db);
 		return;
 	}
@@ -1291,10 +1228,10 @@ void sw_admin_command(client_t *c, const char *sql)
 {
 	pgs_ctx_t *ctx = c->ctx;
 	char dbname[64], kw[16], ci[1024], err[256] = "";
-	const char *p = word(sql, kw, sizeof(kw)); /* SWITCHOVER */
-	p = p ? word(p, dbname, sizeof(dbname)) : NULL;
+	const char *p = sw_word(sql, kw, sizeof(kw)); /* SWITCHOVER */
+	p = p ? sw_word(p, dbname, sizeof(dbname)) : NULL;
 	if (p)
-		p = word(p, kw, sizeof(kw));
+		p = sw_word(p, kw, sizeof(kw));
 	if (!p) {
 		admin_err(c, "usage: SWITCHOVER db TO 'conninfo' [WITH (...)] "
 			     "| SWITCHOVER db ABORT");
@@ -1320,7 +1257,7 @@ void sw_admin_command(client_t *c, const char *sql)
 		       .max_xact_age_ms = 2000,
 		       .on_long_xact = LX_REFUSE,
 		       .fence_old = true};
-	if (!p || !parse_with(p, &o, err, sizeof(err))) {
+	if (!p || !sw_parse_with(p, &o, err, sizeof(err))) {
 		admin_err(c, "%s", err[0] ? err : "expected TO 'conninfo'");
 		return;
 	}
@@ -1330,33 +1267,19 @@ void sw_admin_command(client_t *c, const char *sql)
 			  x->job->db);
 		return;
 	}
-	sw_job_t *j = calloc(1, sizeof(*j));
-	if (!j) {
-		admin_err(c, "out of memory");
+	char new_host[256];
+	int new_port;
+	sw_conninfo_target(ci, new_host, sizeof(new_host), &new_port);
+	sw_job_t *j = job_new(c, db, db->host ? db->host : "", db->port,
+			      new_host, new_port, ci);
+	if (!j)
 		return;
-	}
-	j->ctx = ctx;
 	j->o = o;
-	snprintf(j->db, sizeof(j->db), "%s", dbname);
-	snprintf(j->old_host, sizeof(j->old_host), "%s",
-		 db->host ? db->host : "");
-	j->old_port = db->port;
-	conninfo_target(ci, j->new_host, sizeof(j->new_host), &j->new_port);
-	control_conninfo(ctx, db, j->old_host, j->old_port, NULL, j->conn_old,
-			 sizeof(j->conn_old));
-	control_conninfo(ctx, db, j->new_host, j->new_port, ci, j->conn_new,
-			 sizeof(j->conn_new));
-	j->t0 = j->phase_start = ev_time_us();
-	j->errors_at_start = db->client_errors;
 	j->deadline = j->t0 + o.timeout_ms * 1000;
 	j->state = SW_CONNECT;
-	j->console = c;
-	j->console_id = c->id;
-	x->job = j;
 	log_msg(&ctx->log, LOG_LOG,
 		"SWITCHOVER %s TO %s:%d command issued (timeout %ld ms)",
 		dbname, j->new_host, j->new_port, o.timeout_ms);
-	c->admin_wait = ADMIN_WAIT_SWITCHOVER;
 	j->old = swc_open(ctx->loop, j->conn_old, on_connected, j);
 	j->neu = swc_open(ctx->loop, j->conn_new, on_connected, j);
 	if (!j->old || !j->neu)
@@ -1370,5 +1293,12 @@ void sw_admin_show(client_t *c, const char *db)
 	if (j && db && *db && strcmp(j->db, db) != 0)
 		j = NULL;
 	report_rows(c, j);
+	for (int i = 0; i < x->nleft; i++) {
+		const sw_fence_rec_t *r = &x->left[i];
+		if ((db && *db && strcmp(r->db, db) != 0) ||
+		    (x->job && strcmp(x->job->db, r->db) == 0))
+			continue;
+		journal_row(c, r);
+	}
 	admin_ok(c, "SHOW");
 }

@@ -36,7 +36,8 @@ PGBENCH_SECONDS = 8 if os.environ.get("PGSWITCH_FAST") == "1" else 15
 
 COLUMNS = [
     "database", "state", "result", "detail", "total_ms", "freeze_ms", "phases", "clients_held",
-    "max_added_latency_ms", "errors_returned", "target", "persisted",
+    "max_added_latency_ms", "errors_returned", "target", "persisted", "prewarmed",
+    "p50_added_latency_ms", "p99_added_latency_ms",
 ]
 
 SLOT = "pgswitch_standby"
@@ -689,14 +690,10 @@ def test_kill9_mid_freeze_restart_not_paused(pair, pooler_factory):
     bg.wait(10)
     holder.close()
 
-    # pgswitch does not yet record its fence anywhere a restart would find
-    # it: if the switchover got as far as fencing, lift the fence by hand.
-    fenced = fence_state(prim) != ("off", 0)
-    if fenced:
-        with prim.connect() as c:
-            c.execute("ALTER SYSTEM RESET default_transaction_read_only")
-            c.execute("SELECT pg_reload_conf()")
-        wait_until(lambda: fence_state(prim) == ("off", 0), timeout=5, what="fence lifted")
+    # killed while waiting for the transaction: the fence was not applied
+    # yet, so none is recorded and none is left
+    assert fence_state(prim) == ("off", 0)
+    assert not os.path.exists(p.ini + ".fence")
     assert in_recovery(stby), "the standby was promoted (state before the kill: %r)" % (state,)
 
     p.stop()  # reap the killed process
@@ -714,6 +711,117 @@ def test_kill9_mid_freeze_restart_not_paused(pair, pooler_factory):
     # the SWITCHOVER command was cut off by the kill: it cannot have answered
     assert bg.error is not None, "SWITCHOVER cannot have finished: it answered after %.3f s with tag %r rows %r" % (
         bg.elapsed, bg.tag, bg.rows)
+
+
+@pytest.mark.timeout(90)
+def test_kill9_after_fence_restart_reports_and_abort_lifts(pair, pooler_factory):
+    """The fence journal: a pgswitch killed after fencing the old primary
+    reports the fence after its restart, and SWITCHOVER db ABORT lifts it."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim)
+    line_before = db_line(p)
+    with p.connect() as c:
+        c.execute("SELECT 1")
+    # replay paused: catch-up cannot reach the fence LSN, so the switchover
+    # sits in catchup with the fence applied
+    stby.execute("SELECT pg_wal_replay_pause()")
+    bg = BackgroundSwitchover(p, stby, timeout="20s")
+    bg.start()
+    wait_until(lambda: any(r["state"] == "catchup" for r in show_switchover(p)[1]),
+               timeout=10, interval=0.01, what="SHOW SWITCHOVER state catchup")
+    assert fence_state(prim) == ("on", 1)
+    os.kill(p.pid, signal.SIGKILL)
+    p.proc.wait(10)
+    bg.wait(10)
+    assert os.path.exists(p.ini + ".fence")
+
+    p.stop()  # reap the killed process
+    p.start()
+    assert db_line(p) == line_before
+    cols, rows = show_switchover(p)
+    assert cols == COLUMNS
+    left = [r for r in rows if r["state"] == "fenced"]
+    assert len(left) == 1, rows
+    assert left[0]["result"] == "fence left behind", left
+    assert left[0]["target"] == "%s:%d" % (HOST, stby.port), left
+    assert "SWITCHOVER postgres ABORT" in left[0]["detail"], left
+    assert "fence was left on" in p.log_text()
+    assert fence_state(prim) == ("on", 1)
+
+    with p.admin() as adm:
+        cols, rows, tag = admin_exec(adm, "SWITCHOVER postgres ABORT")
+    assert tag == "SWITCHOVER", (tag, rows)
+    assert rows and rows[0]["result"] == "fence lifted", rows
+    wait_until(lambda: fence_state(prim) == ("off", 0), timeout=5, what="fence lifted")
+    assert_not_fenced(prim)
+    assert not os.path.exists(p.ini + ".fence")
+    assert [r for r in show_switchover(p)[1] if r["state"] == "fenced"] == []
+    # a second ABORT has nothing to do
+    with p.admin() as adm:
+        with pytest.raises(psycopg.Error):
+            admin_exec(adm, "SWITCHOVER postgres ABORT")
+
+    stby.execute("SELECT pg_wal_replay_resume()")
+    assert in_recovery(stby)
+    with p.connect() as c:
+        assert server_port(c) == prim.port
+        c.execute("CREATE TABLE sw_after_lift (x int)")
+
+
+def test_left_fence_after_promote_is_not_lifted(pair, pooler_factory):
+    """A journal record past pg_promote: ABORT refuses (two writable
+    primaries would be worse); pointing the database at the target settles
+    it."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim)
+    p.stop()
+    with open(p.ini + ".fence", "w") as f:
+        f.write("# test\npostgres\tpromote\t%s\t%d\t%s\t%d\t1700000000\n"
+                % (HOST, prim.port, HOST, stby.port))
+    if os.geteuid() == 0:
+        shutil.chown(p.ini + ".fence", "postgres")
+    p.start()
+    rows = show_switchover(p)[1]
+    assert [r["state"] for r in rows] == ["fenced"], rows
+    assert "pg_promote" in rows[0]["detail"], rows
+    with p.admin() as adm:
+        with pytest.raises(psycopg.Error) as ei:
+            admin_exec(adm, "SWITCHOVER postgres ABORT")
+    assert "two writable" in str(ei.value), str(ei.value)
+    assert os.path.exists(p.ini + ".fence")
+
+    text = open(p.ini).read().replace("port=%d" % prim.port, "port=%d" % stby.port)
+    p.reload(text)
+    wait_until(lambda: show_switchover(p)[1] == [], timeout=5, what="the record settled")
+    assert not os.path.exists(p.ini + ".fence")
+
+
+def test_prewarm_parks_target_connections(pair, pooler_factory):
+    """Pre-warm: the pool's connections to the target are open and logged
+    in before the freeze; after the switch the first queries use them."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim)
+    # four concurrent queries: the pool holds four servers
+    res = [{} for _ in range(4)]
+    ths = [pooled_query_in_thread(p.connect(), "SELECT pg_sleep(0.3)", r) for r in res]
+    for th in ths:
+        th.join(10)
+    assert all("error" not in r for r in res), res
+    assert p.server_count("postgres") == 4
+
+    cols, rows = switchover(p, stby)
+    r = assert_switched(rows, stby)
+    assert r["prewarmed"] == "4/4", r
+    assert "prewarm=" in r["phases"], r
+    # the adopted connections are there before any client asks
+    servers = [s for s in p.show("SERVERS") if s["database"] == "postgres"]
+    assert len(servers) == 4 and all(int(s["port"]) == stby.port for s in servers), servers
+    before = {row[0] for row in stby.execute(
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'")}
+    with p.connect() as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    assert pid in before
+    assert float(r["p99_added_latency_ms"]) <= float(r["max_added_latency_ms"]), r
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sw_persist.c - what a switchover writes to disk: the new target (the
+ * line of the file that defines the database, or the
+ * switchover_state_file overlay) and the fence journal. Every write is
+ * atomic: write, fsync, rename, fsync of the directory.
+ */
+#include "switch/sw_persist.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/cfg.h"
+#include "pool/pool_types.h"
+#include "switch/switchover.h"
+#include "util/buf.h"
+
+/* Replace (or append) KEY=VALUE in a libpq-style connection string. */
+static void set_connstr_key(char *out, size_t cap, const char *in,
+			    const char *key, const char *value)
+{
+	size_t klen = strlen(key), o = 0;
+	bool done = false;
+	const char *p = in;
+	out[0] = 0;
+	while (*p) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		const char *start = p;
+		bool quoted = false;
+		while (*p && (quoted || !isspace((unsigned char)*p))) {
+			if (*p == '\'')
+				quoted = !quoted;
+			p++;
+		}
+		size_t len = (size_t)(p - start);
+		if (len > klen && strncmp(start, key, klen) == 0 &&
+		    start[klen] == '=') {
+			o += (size_t)snprintf(out + o, cap > o ? cap - o : 0,
+					      "%s%s=%s", o ? " " : "", key,
+					      value);
+			done = true;
+		} else {
+			o += (size_t)snprintf(out + o, cap > o ? cap - o : 0,
+					      "%s%.*s", o ? " " : "", (int)len,
+					      start);
+		}
+	}
+	if (!done)
+		snprintf(out + o, cap > o ? cap - o : 0, "%s%s=%s",
+			 o ? " " : "", key, value);
+}
+
+static int write_atomic(const char *path, const char *data, size_t len,
+			char *err, size_t errlen)
+{
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.pgswitch-tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot write %.300s: %s", tmp,
+			 strerror(errno));
+		return -1;
+	}
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
+		snprintf(err, errlen, "cannot write %.300s: %s", tmp,
+			 strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		snprintf(err, errlen, "cannot rename %.300s: %s", tmp,
+			 strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	/* The rename itself must survive a crash: fsync the directory. */
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = 0;
+		int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	return 0;
+}
+
+/* Rewrite line LINE of FILE to "NAME = CONNSTR". */
+static int rewrite_line(const char *file, int line, const char *name,
+			const char *connstr, char *err, size_t errlen)
+{
+	FILE *f = fopen(file, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot read %s: %s", file,
+			 strerror(errno));
+		return -1;
+	}
+	buf_t out;
+	buf_init(&out, 64u << 20);
+	char *ln = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int no = 0;
+	bool found = false;
+	while ((n = getline(&ln, &cap, f)) >= 0) {
+		if (++no == line) {
+			buf_printf(&out, "%s = %s\n", name, connstr);
+			found = true;
+		} else {
+			buf_append(&out, ln, (size_t)n);
+		}
+	}
+	free(ln);
+	fclose(f);
+	int rc = -1;
+	if (!found)
+		snprintf(err, errlen, "%s has no line %d", file, line);
+	else if (out.toobig)
+		snprintf(err, errlen, "%s is too large", file);
+	else
+		rc = write_atomic(file, (const char *)out.data, out.len, err,
+				  errlen);
+	buf_free(&out);
+	return rc;
+}
+
+int sw_persist_target(const cfg_t *cfg, const char *db, const char *host,
+		      int port, char *out, size_t cap)
+{
+	char portstr[16], step1[2048], connstr[2048], err[512] = "";
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	const char *overlay = cfg->switchover_state_file;
+	if (overlay && *overlay) {
+		char data[1024];
+		int len = snprintf(data, sizeof(data),
+				   "# pgswitch switchover overlay: applied on "
+				   "every config load\n%s host=%s port=%d\n",
+				   db, host, port);
+		if (write_atomic(overlay, data, (size_t)len, err, sizeof(err)) <
+		    0) {
+			snprintf(out, cap, "%s", err);
+			return -1;
+		}
+		snprintf(out, cap, "%s (overlay)", overlay);
+		return 0;
+	}
+	const cfg_db_t *e = cfg_find_db(cfg, db);
+	if (!e || !e->file || !e->line) {
+		snprintf(out, cap, "not persisted: no [databases] line for %s",
+			 db);
+		return -1;
+	}
+	set_connstr_key(step1, sizeof(step1), e->connstr ? e->connstr : "",
+			"host", host);
+	set_connstr_key(connstr, sizeof(connstr), step1, "port", portstr);
+	if (rewrite_line(e->file, e->line, e->name, connstr, err, sizeof(err)) <
+	    0) {
+		snprintf(out, cap, "not persisted: %.400s", err);
+		return -1;
+	}
+	snprintf(out, cap, "%s:%d", e->file, e->line);
+	return 0;
+}
+
+/* switchover_state_file overlay: "db host=H port=P" lines. */
+void sw_apply_overlay(pgs_ctx_t *ctx, pool_db_t *db)
+{
+	const char *path = ctx->cfg->switchover_state_file;
+	if (!path || !*path)
+		return;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char line[1024], name[128], host[256];
+	int port;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s host=%255s port=%d", name, host,
+			   &port) != 3 ||
+		    strcmp(name, db->name) != 0)
+			continue;
+		if (!db->host || strcmp(db->host, host) != 0 ||
+		    db->port != port) {
+			free(db->host);
+			db->host = strdup(host);
+			db->port = port;
+			db->generation++;
+		}
+	}
+	fclose(f);
+}
+
+/* ---- fence journal ---- */
+
+void sw_journal_path(const cfg_t *cfg, char *out, size_t cap)
+{
+	const char *base =
+		cfg->switchover_state_file && *cfg->switchover_state_file
+			? cfg->switchover_state_file
+			: cfg->config_file;
+	snprintf(out, cap, "%s.fence", base ? base : "pgswitch.ini");
+}
+
+int sw_journal_load(const cfg_t *cfg, sw_fence_rec_t *recs, int max)
+{
+	char path[4200], line[1024];
+	sw_journal_path(cfg, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	int n = 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		sw_fence_rec_t *r = &recs[n];
+		memset(r, 0, sizeof(*r));
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line,
+			   "%63[^\t]\t%15[^\t]\t%255[^\t]\t%d\t%255[^\t]\t%d\t%"
+			   "lld",
+			   r->db, r->phase, r->old_host, &r->old_port,
+			   r->new_host, &r->new_port, &r->since) == 7)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static int journal_write(const cfg_t *cfg, const sw_fence_rec_t *recs, int n,
+			 char *err, size_t errlen)
+{
+	char path[4200];
+	sw_journal_path(cfg, path, sizeof(path));
+	if (n == 0) {
+		if (unlink(path) < 0 && errno != ENOENT) {
+			snprintf(err, errlen, "cannot remove %.300s: %s", path,
+				 strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	buf_t out;
+	buf_init(&out, 1u << 20);
+	buf_printf(&out, "# pgswitch: fences applied by a switchover that did "
+			 "not finish. Do not edit; see SHOW SWITCHOVER.\n");
+	for (int i = 0; i < n; i++)
+		buf_printf(&out, "%s\t%s\t%s\t%d\t%s\t%d\t%lld\n", recs[i].db,
+			   recs[i].phase, recs[i].old_host, recs[i].old_port,
+			   recs[i].new_host, recs[i].new_port, recs[i].since);
+	int rc = write_atomic(path, (const char *)out.data, out.len, err,
+			      errlen);
+	buf_free(&out);
+	return rc;
+}
+
+int sw_journal_put(const cfg_t *cfg, const sw_fence_rec_t *rec, char *err,
+		   size_t errlen)
+{
+	sw_fence_rec_t recs[SW_JOURNAL_MAX];
+	int n = sw_journal_load(cfg, recs, SW_JOURNAL_MAX);
+	int i;
+	for (i = 0; i < n && strcmp(recs[i].db, rec->db) != 0; i++)
+		;
+	if (i == SW_JOURNAL_MAX) {
+		snprintf(err, errlen, "too many unresolved fences");
+		return -1;
+	}
+	recs[i] = *rec;
+	if (i == n)
+		n++;
+	return journal_write(cfg, recs, n, err, errlen);
+}
+
+int sw_journal_del(const cfg_t *cfg, const char *db, char *err, size_t errlen)
+{
+	sw_fence_rec_t recs[SW_JOURNAL_MAX];
+	int n = sw_journal_load(cfg, recs, SW_JOURNAL_MAX), k = 0;
+	for (int i = 0; i < n; i++)
+		if (strcmp(recs[i].db, db) != 0)
+			recs[k++] = recs[i];
+	if (k == n)
+		return 0;
+	return journal_write(cfg, recs, k, err, errlen);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* sw_types.h - SWITCHOVER options and the fence journal record. */
+#ifndef PGSWITCH_SW_TYPES_H
+#define PGSWITCH_SW_TYPES_H
+
+#include <stdbool.h>
+
+typedef enum long_xact { LX_REFUSE, LX_WAIT, LX_CANCEL } long_xact_t;
+
+typedef struct sw_opts {
+	long timeout_ms;
+	long long max_lag;
+	long max_xact_age_ms;
+	long_xact_t on_long_xact;
+	bool fence_old;
+	bool dry_run;
+} sw_opts_t;
+
+/* A fence applied on an old primary and not (yet) resolved: written
+ * before the freeze, updated before pg_promote, removed when the
+ * switchover ends. A pgswitch restarted after kill -9 finds it. */
+typedef struct sw_fence_rec {
+	char db[64];
+	char phase[16]; /* "fence": promote not sent; "promote": sent */
+	char old_host[256];
+	int old_port;
+	char new_host[256];
+	int new_port;
+	long long since; /* unix seconds */
+} sw_fence_rec_t;
+
+#define SW_JOURNAL_MAX 32
+
+#endif
