@@ -14,7 +14,8 @@
 # Environment: N [20], SPACING [4] s, CLIENTS [10], PGPORT [55732] (+1 for B),
 #   POOLER_PORT [56732], BUILD [build-rel], BENCH_HARNESS [../shared/bench].
 # Last line: "result mode=... switches=N ok=K failed_tx=.. aborted=..
-#   blackout_max_ms=.. blackout_p50_ms=.. latency_max_ms=.."
+#   blackout_max_ms=.. blackout_p50_ms=.. latency_max_ms=..
+#   latency_p99_windows_ms=.. latency_p99_run_ms=.."
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 harness=${BENCH_HARNESS:-$root/../shared/bench}
@@ -115,5 +116,13 @@ sed 's/^/  /' "$out/per-switch"
 bmax=$(awk '$2 > m {m = $2} END {printf "%.1f", m}' "$out/per-switch")
 lmax=$(awk '$3 > m {m = $3} END {printf "%.1f", m}' "$out/per-switch")
 bp50=$(awk '{print $2}' "$out/per-switch" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+# p99 latency (nearest rank): of transactions ending in any switchover
+# window, and of the whole run.
+p99() { sort -n | awk '{a[NR] = $1} END {if (NR) printf "%.1f", a[int((NR * 99 + 99) / 100)]; else print "n/a"}'; }
+lp99=$(awk 'NR == FNR { t0[NR] = $2; t1[NR] = $3; n = NR; next }
+	{ for (i = 1; i <= n; i++) if ($1 >= t0[i] - 200 && $1 <= t1[i] + 500) { print $2; break } }' \
+	"$out/switches" "$out/ends" | p99)
+lp99all=$(awk '{print $2}' "$out/ends" | p99)
 echo "result mode=$mode switches=$N ok=$ok failed_tx=${failed:-?} aborted=$aborted" \
-	"blackout_max_ms=$bmax blackout_p50_ms=$bp50 latency_max_ms=$lmax"
+	"blackout_max_ms=$bmax blackout_p50_ms=$bp50 latency_max_ms=$lmax" \
+	"latency_p99_windows_ms=$lp99 latency_p99_run_ms=$lp99all"

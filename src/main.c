@@ -294,6 +294,7 @@ static int load_config(pgs_ctx_t *ctx, const char *path)
 			"cannot load config file %s: see errors above", path);
 		return -1;
 	}
+	sw_overlay_cfg(ctx->cfg);
 	return 0;
 }
 

@@ -77,6 +77,7 @@ void cfg_db_clear(cfg_db_t *db)
 	free(db->timezone);
 	free(db->application_name);
 	free(db->file);
+	free(db->file_host);
 	memset(db, 0, sizeof(*db));
 }
 
@@ -101,6 +102,29 @@ void cfg_free(cfg_t *cfg)
 		cfg_user_clear(&cfg->users[i]);
 	free(cfg->users);
 	free(cfg);
+}
+
+int cfg_db_set_target(cfg_t *cfg, const char *name, const char *host, int port)
+{
+	cfg_db_t *e = NULL;
+	for (size_t i = 0; i < cfg->ndbs && !e; i++)
+		if (strcmp(cfg->dbs[i].name, name) == 0)
+			e = &cfg->dbs[i];
+	if (!e)
+		return -1;
+	char *h = strdup(host);
+	if (!h)
+		return -1;
+	if (!e->overlaid) {
+		e->file_host = e->host;
+		e->file_port = e->port;
+		e->overlaid = true;
+	} else {
+		free(e->host);
+	}
+	e->host = h;
+	e->port = port;
+	return 0;
 }
 
 const cfg_db_t *cfg_find_db(const cfg_t *cfg, const char *name)

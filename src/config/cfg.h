@@ -36,6 +36,13 @@ const cfg_db_t *cfg_find_db(const cfg_t *cfg, const char *name);
 const cfg_user_t *cfg_find_user(const cfg_t *cfg, const char *name);
 
 /*
+ * Point [databases] entry NAME at HOST:PORT (a switchover_state_file
+ * overlay), remembering what the file said. Returns -1 if there is no such
+ * entry or memory ran out, CFG unchanged.
+ */
+int cfg_db_set_target(cfg_t *cfg, const char *name, const char *host, int port);
+
+/*
  * Admin "SET key = value" on a live config. Returns 0 on success; -1 with
  * a message in ERR (e.g. unknown key, invalid value, key not changeable
  * online) and CFG unchanged.

@@ -76,6 +76,10 @@ typedef struct cfg_db {
 	/* Where the entry was defined: a switchover rewrites this line. */
 	char *file;
 	int line;
+	/* host/port came from switchover_state_file: what the file says. */
+	bool overlaid;
+	char *file_host;
+	int file_port;
 } cfg_db_t;
 
 /* One [users] entry. */

@@ -210,7 +210,6 @@ static void apply_databases(pgs_ctx_t *ctx)
 		 * pool_db_apply() does: no special case needed. */
 		uint32_t gen = db->generation;
 		pool_db_apply(db, e);
-		sw_apply_overlay(ctx, db);
 		if (db->generation != gen) {
 			log_msg(&ctx->log, LOG_LOG,
 				"database %s changed: servers will be "
@@ -237,8 +236,10 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 	cfg_diags_t d;
 	cfg_diags_init(&d);
 	cfg_t *ncfg = cfg_load(ctx->cfg_path, &d);
-	if (ncfg)
+	if (ncfg) {
 		cfg_keep_fixed(ncfg, ctx->cfg, &d);
+		sw_overlay_cfg(ncfg);
+	}
 	if (err && errlen)
 		err[0] = 0;
 	for (size_t i = 0; i < d.n; i++) {

@@ -137,6 +137,63 @@ static int rewrite_line(const char *file, int line, const char *name,
 	return rc;
 }
 
+int sw_overlay_load(const cfg_t *cfg, sw_overlay_t *o, int max)
+{
+	const char *path = cfg->switchover_state_file;
+	if (!path || !*path)
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[1024];
+	int n = 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s host=%255s port=%d", o[n].db, o[n].host,
+			   &o[n].port) == 3 &&
+		    o[n].db[0] != '#')
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Replace or add DB's entry; the other databases' entries stay. */
+static int overlay_put(const cfg_t *cfg, const char *db, const char *host,
+		       int port, char *err, size_t errlen)
+{
+	sw_overlay_t *o = calloc(SW_OVERLAY_MAX, sizeof(*o));
+	if (!o) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int n = sw_overlay_load(cfg, o, SW_OVERLAY_MAX), i;
+	for (i = 0; i < n && strcmp(o[i].db, db) != 0; i++)
+		;
+	if (i == SW_OVERLAY_MAX) {
+		snprintf(err, errlen, "too many entries in %s",
+			 cfg->switchover_state_file);
+		free(o);
+		return -1;
+	}
+	snprintf(o[i].db, sizeof(o[i].db), "%s", db);
+	snprintf(o[i].host, sizeof(o[i].host), "%s", host);
+	o[i].port = port;
+	if (i == n)
+		n++;
+	buf_t out;
+	buf_init(&out, 1u << 20);
+	buf_printf(&out, "# pgswitch switchover overlay: applied on every "
+			 "config load\n");
+	for (i = 0; i < n; i++)
+		buf_printf(&out, "%s host=%s port=%d\n", o[i].db, o[i].host,
+			   o[i].port);
+	int rc = write_atomic(cfg->switchover_state_file,
+			      (const char *)out.data, out.len, err, errlen);
+	buf_free(&out);
+	free(o);
+	return rc;
+}
+
 int sw_persist_target(const cfg_t *cfg, const char *db, const char *host,
 		      int port, char *out, size_t cap)
 {
@@ -144,14 +201,8 @@ int sw_persist_target(const cfg_t *cfg, const char *db, const char *host,
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	const char *overlay = cfg->switchover_state_file;
 	if (overlay && *overlay) {
-		char data[1024];
-		int len = snprintf(data, sizeof(data),
-				   "# pgswitch switchover overlay: applied on "
-				   "every config load\n%s host=%s port=%d\n",
-				   db, host, port);
-		if (write_atomic(overlay, data, (size_t)len, err, sizeof(err)) <
-		    0) {
-			snprintf(out, cap, "%s", err);
+		if (overlay_put(cfg, db, host, port, err, sizeof(err)) < 0) {
+			snprintf(out, cap, "not persisted: %.400s", err);
 			return -1;
 		}
 		snprintf(out, cap, "%s (overlay)", overlay);
@@ -175,31 +226,17 @@ int sw_persist_target(const cfg_t *cfg, const char *db, const char *host,
 	return 0;
 }
 
-/* switchover_state_file overlay: "db host=H port=P" lines. */
-void sw_apply_overlay(pgs_ctx_t *ctx, pool_db_t *db)
+void sw_overlay_cfg(cfg_t *cfg)
 {
-	const char *path = ctx->cfg->switchover_state_file;
-	if (!path || !*path)
+	if (!cfg->switchover_state_file || !*cfg->switchover_state_file)
 		return;
-	FILE *f = fopen(path, "r");
-	if (!f)
+	sw_overlay_t *o = calloc(SW_OVERLAY_MAX, sizeof(*o));
+	if (!o)
 		return;
-	char line[1024], name[128], host[256];
-	int port;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%127s host=%255s port=%d", name, host,
-			   &port) != 3 ||
-		    strcmp(name, db->name) != 0)
-			continue;
-		if (!db->host || strcmp(db->host, host) != 0 ||
-		    db->port != port) {
-			free(db->host);
-			db->host = strdup(host);
-			db->port = port;
-			db->generation++;
-		}
-	}
-	fclose(f);
+	int n = sw_overlay_load(cfg, o, SW_OVERLAY_MAX);
+	for (int i = 0; i < n; i++)
+		cfg_db_set_target(cfg, o[i].db, o[i].host, o[i].port);
+	free(o);
 }
 
 /* ---- fence journal ---- */

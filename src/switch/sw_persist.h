@@ -12,6 +12,9 @@
 int sw_persist_target(const cfg_t *cfg, const char *db, const char *host,
 		      int port, char *out, size_t cap);
 
+/* The switchover_state_file entries (none if it is not set). */
+int sw_overlay_load(const cfg_t *cfg, sw_overlay_t *o, int max);
+
 /* The fence journal: "<switchover_state_file or config file>.fence". */
 void sw_journal_path(const cfg_t *cfg, char *out, size_t cap);
 int sw_journal_load(const cfg_t *cfg, sw_fence_rec_t *recs, int max);

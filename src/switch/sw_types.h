@@ -31,4 +31,13 @@ typedef struct sw_fence_rec {
 
 #define SW_JOURNAL_MAX 32
 
+/* One switchover_state_file entry: "db host=H port=P". */
+typedef struct sw_overlay {
+	char db[64];
+	char host[256];
+	int port;
+} sw_overlay_t;
+
+#define SW_OVERLAY_MAX 256
+
 #endif

@@ -791,6 +791,12 @@ static void promote(sw_job_t *j)
 				      sizeof(j->persisted)) < 0)
 			log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s",
 				j->db, j->persisted);
+		else if (j->ctx->cfg->switchover_state_file &&
+			 *j->ctx->cfg->switchover_state_file)
+			/* The live config agrees with the overlay now, as a
+			 * RELOAD would make it. */
+			cfg_db_set_target(j->ctx->cfg, j->db, j->new_host,
+					  j->new_port);
 		set_frozen(j, false);
 		snprintf(j->result, sizeof(j->result), "switched");
 		finish(j);
@@ -1015,6 +1021,37 @@ static void journal_row(client_t *c, const sw_fence_rec_t *r)
 				      NULL,   tgt,	NULL,
 				      NULL,   NULL,	NULL};
 	admin_row(c, v, REPORT_COLS);
+}
+
+/* switchover_state_file entries the config does not agree with: the
+ * operator's config management still names the old host. */
+static void overlay_rows(client_t *c, const char *only)
+{
+	const cfg_t *cfg = c->ctx->cfg;
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		const cfg_db_t *e = &cfg->dbs[i];
+		if (!e->overlaid || (only && *only && strcmp(e->name, only)) ||
+		    (e->port == e->file_port && e->host && e->file_host &&
+		     strcmp(e->host, e->file_host) == 0))
+			continue;
+		char detail[768], tgt[300];
+		snprintf(detail, sizeof(detail),
+			 "%s:%d still names %s:%d; %s keeps %s on %s:%d",
+			 e->file ? e->file : "the config", e->line,
+			 e->file_host && *e->file_host ? e->file_host
+						       : "(unix socket)",
+			 e->file_port, cfg->switchover_state_file, e->name,
+			 e->host ? e->host : "", e->port);
+		snprintf(tgt, sizeof(tgt), "%s:%d", e->host ? e->host : "",
+			 e->port);
+		const char *v[REPORT_COLS] = {
+			e->name, "overlay", "config names the old host",
+			detail,	 NULL,	    NULL,
+			NULL,	 NULL,	    NULL,
+			NULL,	 tgt,	    cfg->switchover_state_file,
+			NULL,	 NULL,	    NULL};
+		admin_row(c, v, REPORT_COLS);
+	}
 }
 
 static void report_rows(client_t *c, const sw_job_t *j)
@@ -1300,5 +1337,6 @@ void sw_admin_show(client_t *c, const char *db)
 			continue;
 		journal_row(c, r);
 	}
+	overlay_rows(c, db);
 	admin_ok(c, "SHOW");
 }

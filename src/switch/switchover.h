@@ -6,7 +6,8 @@
  *                       switchover (its own deadline applies, not
  *                       query_wait_timeout)
  *   sw_tick()           janitor pass: deadlines, polling
- *   sw_apply_overlay()  after a (re)load: switchover_state_file overrides
+ *   sw_overlay_cfg()    after a (re)load: switchover_state_file overrides
+ *                       the [databases] targets of the new config
  */
 #ifndef PGSWITCH_SWITCHOVER_H
 #define PGSWITCH_SWITCHOVER_H
@@ -17,7 +18,7 @@
 
 bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c);
 void sw_tick(pgs_ctx_t *ctx);
-void sw_apply_overlay(pgs_ctx_t *ctx, pool_db_t *db);
+void sw_overlay_cfg(cfg_t *cfg);
 /* Release the switchover state (shutdown). */
 void sw_free(pgs_ctx_t *ctx);
 

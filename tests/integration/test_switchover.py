@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from harness import HOST, PG_BIN, PgServer, dict_rows, simple_query, wait_until
+from harness import HOST, PG_BIN, PgServer, dict_rows, make_owned_tmpdir, simple_query, wait_until
 
 pytestmark = pytest.mark.pgswitch_only(reason="SWITCHOVER is a pgswitch feature")
 
@@ -822,6 +822,47 @@ def test_prewarm_parks_target_connections(pair, pooler_factory):
         pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
     assert pid in before
     assert float(r["p99_added_latency_ms"]) <= float(r["max_added_latency_ms"]), r
+
+
+def test_state_file_overlay(pair, pooler_factory):
+    """switchover_state_file: the ini is left alone, the overlay keeps the
+    database on the new primary across restarts, and SHOW SWITCHOVER says
+    the config still names the old host until it is updated."""
+    prim, stby = pair.primary, pair.standby
+    d = make_owned_tmpdir("pgswitch-overlay-")
+    state = os.path.join(d, "switchover.state")
+    try:
+        with open(state, "w") as f:  # another database's entry must survive
+            f.write("otherdb host=127.0.0.9 port=6543\n")
+        if os.geteuid() == 0:
+            shutil.chown(state, "postgres")
+        p = pooler_factory(pg_server=prim, extra={"switchover_state_file": state})
+        line_before = db_line(p)
+        cols, rows = switchover(p, stby)
+        r = assert_switched(rows, stby)
+        assert r["persisted"] == state + " (overlay)", r
+        assert db_line(p) == line_before
+        text = open(state).read()
+        assert "otherdb host=127.0.0.9 port=6543" in text, text
+        assert "postgres host=%s port=%d" % (HOST, stby.port) in text, text
+
+        over = [x for x in show_switchover(p)[1] if x["state"] == "overlay"]
+        assert len(over) == 1, over
+        assert over[0]["database"] == "postgres", over
+        assert "port=" not in over[0]["detail"] and str(prim.port) in over[0]["detail"], over
+        assert over[0]["target"] == "%s:%d" % (HOST, stby.port), over
+
+        p.stop()
+        p.start()
+        with p.connect() as c:
+            assert server_port(c) == stby.port
+        # the operator's config management catches up: nothing left to say
+        p.reload(open(p.ini).read().replace("port=%d" % prim.port, "port=%d" % stby.port))
+        assert [x for x in show_switchover(p)[1] if x["state"] == "overlay"] == []
+        with p.connect() as c:
+            assert server_port(c) == stby.port
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
