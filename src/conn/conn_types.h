@@ -22,6 +22,9 @@
  *   SV_TESTED   running server_reset_query or server_check_query
  *   SV_CANCEL   a short-lived connection carrying one CancelRequest
  *   SV_JUSTFREE closed, freed after this loop iteration
+ * A switchover's pre-warmed server has `parked` set: it goes through
+ * SV_LOGIN and SV_IDLE on its pool's parked list, handed out to nobody,
+ * until the switch adopts it (or an abort closes it).
  */
 #ifndef PGSWITCH_CONN_TYPES_H
 #define PGSWITCH_CONN_TYPES_H

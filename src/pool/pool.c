@@ -645,7 +645,10 @@ int pool_parked_count(pgs_ctx_t *ctx, pool_db_t *db, int *logging_in)
 	return k;
 }
 
-void pool_adopt_parked(pgs_ctx_t *ctx, pool_db_t *db)
+/* Adopt (if ADOPT and it points at DB's target) or close every parked
+ * connection of DB. */
+static void settle_parked(pgs_ctx_t *ctx, pool_db_t *db, bool adopt,
+			  const char *reason)
 {
 	list_node_t *n, *m, *tmp;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
@@ -655,10 +658,10 @@ void pool_adopt_parked(pgs_ctx_t *ctx, pool_db_t *db)
 		statlist_for_each_safe(m, tmp, &p->parked_servers)
 		{
 			server_t *s = list_entry(m, server_t, node);
-			if (!db->host ||
+			if (!adopt || !db->host ||
 			    strcmp(s->target_host, db->host) != 0 ||
 			    s->target_port != db->port) {
-				server_close(s, "switchover target changed");
+				server_close(s, "%s", reason);
 				continue;
 			}
 			/* Leave the parked list before the flag changes which
@@ -675,19 +678,14 @@ void pool_adopt_parked(pgs_ctx_t *ctx, pool_db_t *db)
 	}
 }
 
+void pool_adopt_parked(pgs_ctx_t *ctx, pool_db_t *db)
+{
+	settle_parked(ctx, db, true, "switchover target changed");
+}
+
 void pool_drop_parked(pgs_ctx_t *ctx, pool_db_t *db, const char *reason)
 {
-	list_node_t *n, *m, *tmp;
-	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		statlist_for_each_safe(m, tmp, &p->parked_servers)
-		{
-			server_close(list_entry(m, server_t, node), "%s",
-				     reason);
-		}
-	}
+	settle_parked(ctx, db, false, reason);
 }
 
 void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db)

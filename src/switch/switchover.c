@@ -297,8 +297,10 @@ static void set_frozen(sw_job_t *j, bool on)
 			client_t *c = list_entry(m, client_t, node);
 			if (!c->link && c->sw_replay && !c->sw_error)
 				pool_request_server(c);
-			else
-				client_process(c);
+			/* A held query waits in the client's buffer: run it
+			 * now (on a pre-warmed server it got at once, the
+			 * replay goes out first). */
+			client_process(c);
 		}
 	}
 }

@@ -865,6 +865,35 @@ def test_state_file_overlay(pair, pooler_factory):
         shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.mark.timeout(120)
+def test_session_mode_under_load(pair, pooler_factory):
+    """Session clients with state to replay, querying back to back through
+    a switchover: every query answers, none waits for long, each session
+    follows the primary."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim, mode="session", pool_size=10)
+    loops = [QueryLoop(p, interval=0.005) for _ in range(4)]
+    for lp in loops:
+        # session state to replay: the moved session's held query must
+        # run right after its replay, not wait for more input
+        lp.conn.execute("SET statement_timeout = '9s'")
+        lp.start()
+    try:
+        time.sleep(0.3)
+        cols, rows = switchover(p, stby)
+        r = assert_switched(rows, stby)
+        assert r["prewarmed"] == "4/4", r
+        time.sleep(0.3)
+        for lp in loops:
+            assert lp.ports[-1] == stby.port, lp.ports[-5:]
+    finally:
+        for lp in loops:
+            lp.finish()
+    for lp in loops:
+        assert lp.errors == [], lp.errors
+        assert lp.max_latency < 1.0, "a held session waited %.3f s" % lp.max_latency
+
+
 # ---------------------------------------------------------------------------
 # 8. SHOW SWITCHOVER
 
