@@ -134,6 +134,8 @@ typedef struct sw_job {
 	bool lift_only; /* SWITCHOVER db ABORT of a fence left behind */
 	int prewarm_started;
 	int prewarm_ready;
+	char warm_lsn[32]; /* flushed before the freeze */
+	bool warm_caught;  /* ... and replayed by the target */
 	int64_t prewarm_deadline;
 	int64_t p50_hold_us, p99_hold_us;
 	bool cancelled_long;
@@ -617,7 +619,6 @@ static void preflight(sw_job_t *j)
 			return;
 		}
 		enter(j, SW_PREWARM);
-		prewarm_start(j);
 		advance(j);
 		return;
 	}
@@ -638,13 +639,40 @@ static void prewarm_start(sw_job_t *j)
 			pool_prewarm(j->ctx, db, j->new_host, j->new_port);
 }
 
+/* A synchronous commit that writes WAL: everything committed before it is
+ * flushed and shipped now, not at the WAL writer's next tick. */
+#define FLUSH_SQL                                                              \
+	"SET synchronous_commit = on; BEGIN READ WRITE; SELECT "               \
+	"pg_logical_emit_message(true, 'pgswitch', '%s'); COMMIT; RESET "      \
+	"synchronous_commit; SELECT pg_current_wal_flush_lsn()"
+
+/*
+ * Pre-warm the target's connections and bring the target close to the
+ * primary while traffic still flows: what the freeze then waits for in
+ * catch-up is only the WAL of the freeze itself.
+ */
 static void prewarm(sw_job_t *j)
 {
+	if (j->step == 0) {
+		prewarm_start(j);
+		ask(j, j->old, FLUSH_SQL, "prewarm");
+		return;
+	}
+	if (j->step == 1 && j->res)
+		snprintf(j->warm_lsn, sizeof(j->warm_lsn), "%s",
+			 val(0, 0) ? val(0, 0) : "0/0");
+	else if (j->res && val(0, 0) && strcmp(val(0, 0), "t") == 0)
+		j->warm_caught = true;
 	pool_db_t *db = job_db(j);
 	int login = 0;
 	int have = db ? pool_parked_count(j->ctx, db, &login) : 0;
-	if (login > 0 && now_us(j) < j->prewarm_deadline) {
-		later(j, 1);
+	if (now_us(j) < j->prewarm_deadline && (login > 0 || !j->warm_caught)) {
+		if (!j->warm_caught && j->res)
+			ask(j, j->neu,
+			    "SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn",
+			    j->warm_lsn);
+		else
+			later(j, 1);
 		return;
 	}
 	/* Whatever did not log in by now connects on demand later. */
@@ -729,11 +757,7 @@ static void fence(sw_job_t *j)
 		 * asynchronously anyway. The fence LSN is then the end of
 		 * that commit: everything before it is on the standby once
 		 * it replays there. */
-		ask(j, j->old,
-		    "SET synchronous_commit = on; BEGIN READ WRITE; "
-		    "SELECT pg_logical_emit_message(true, 'pgswitch', "
-		    "'fence'); COMMIT; RESET synchronous_commit; "
-		    "SELECT pg_current_wal_flush_lsn()");
+		ask(j, j->old, FLUSH_SQL, "fence");
 		return;
 	case 4:
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s",
@@ -788,6 +812,10 @@ static void promote(sw_job_t *j)
 			pool_reconnect_db(j->ctx, db);
 			pool_adopt_parked(j->ctx, db);
 		}
+		/* Traffic first: the fsyncs of persisting (and of the
+		 * journal) need not be inside the freeze. A crash in between
+		 * restarts on the old primary, fenced: as one just before. */
+		set_frozen(j, false);
 		if (sw_persist_target(j->ctx->cfg, j->db, j->new_host,
 				      j->new_port, j->persisted,
 				      sizeof(j->persisted)) < 0)
@@ -799,7 +827,6 @@ static void promote(sw_job_t *j)
 			 * RELOAD would make it. */
 			cfg_db_set_target(j->ctx->cfg, j->db, j->new_host,
 					  j->new_port);
-		set_frozen(j, false);
 		snprintf(j->result, sizeof(j->result), "switched");
 		finish(j);
 		return;
