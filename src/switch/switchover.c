@@ -481,11 +481,15 @@ static bool ask(sw_job_t *j, swc_t *c, const char *fmt, ...)
 
 static bool ask(sw_job_t *j, swc_t *c, const char *fmt, ...)
 {
-	char sql[1024];
+	char sql[8192];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
+	int n = vsnprintf(sql, sizeof(sql), fmt, ap);
 	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(sql)) {
+		fail(j, "control query too long");
+		return false;
+	}
 	if (!c || !swc_query(c, sql, on_result, j)) {
 		fail(j, "control connection not usable for: %.60s", sql);
 		return false;
@@ -728,6 +732,36 @@ static void capture(sw_job_t *j)
 		advance(j);
 }
 
+/* Our own idle servers on the old primary: not terminated by the fence
+ * (they get no more work, and 20 backends exiting at once would slow the
+ * fence's flush inside the freeze); they close after the switch. When
+ * the list does not fit, every backend is terminated as before. */
+static void own_backends(sw_job_t *j, char *out, size_t cap)
+{
+	pool_db_t *db = job_db(j);
+	size_t off = 0;
+	out[0] = 0;
+	list_node_t *n, *m;
+	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->db != db)
+			continue;
+		statlist_t *ls[] = {&p->idle_servers, &p->used_servers};
+		for (size_t i = 0; i < 2; i++)
+			for (m = ls[i]->head.next; m != &ls[i]->head;
+			     m = m->next) {
+				server_t *s = list_entry(m, server_t, node);
+				int w = snprintf(out + off, cap - off, "%s%u",
+						 off ? "," : "", s->be_pid);
+				if (w < 0 || (size_t)w >= cap - off) {
+					out[0] = 0;
+					return;
+				}
+				off += (size_t)w;
+			}
+	}
+}
+
 static void fence(sw_job_t *j)
 {
 	switch (j->step) {
@@ -742,12 +776,17 @@ static void fence(sw_job_t *j)
 		j->fenced = true;
 		ask(j, j->old, "SELECT pg_reload_conf()");
 		return;
-	case 2:
+	case 2: {
+		char pids[4096];
+		own_backends(j, pids, sizeof(pids));
 		ask(j, j->old,
 		    "SELECT count(pg_terminate_backend(pid)) FROM "
 		    "pg_stat_activity WHERE backend_type = 'client backend' "
-		    "AND pid <> pg_backend_pid()");
+		    "AND pid <> pg_backend_pid() AND pid <> ALL "
+		    "('{%s}'::int[])",
+		    pids);
 		return;
+	}
 	case 3:
 		/* Walsenders ship only flushed WAL. With synchronous_commit
 		 * off, the last commits wait for the WAL writer (up to
