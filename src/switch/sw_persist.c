@@ -3,11 +3,15 @@
  * sw_persist.c - what a switchover writes to disk: the new target (the
  * line of the file that defines the database, or the
  * switchover_state_file overlay) and the fence journal. Every write is
- * atomic: write, fsync, rename, fsync of the directory.
+ * atomic: write, fsync, rename, fsync of the directory. The writes at the
+ * end of a switchover run on a helper thread (sw_persist_start): their
+ * fsyncs must not stall the event loop that just resumed traffic. That
+ * thread gets a self-contained request and touches nothing else.
  */
 #include "switch/sw_persist.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -104,7 +108,7 @@ static int rewrite_line(const char *file, int line, const char *name,
 {
 	FILE *f = fopen(file, "r");
 	if (!f) {
-		snprintf(err, errlen, "cannot read %s: %s", file,
+		snprintf(err, errlen, "cannot read %.300s: %s", file,
 			 strerror(errno));
 		return -1;
 	}
@@ -127,9 +131,9 @@ static int rewrite_line(const char *file, int line, const char *name,
 	fclose(f);
 	int rc = -1;
 	if (!found)
-		snprintf(err, errlen, "%s has no line %d", file, line);
+		snprintf(err, errlen, "%.300s has no line %d", file, line);
 	else if (out.toobig)
-		snprintf(err, errlen, "%s is too large", file);
+		snprintf(err, errlen, "%.300s is too large", file);
 	else
 		rc = write_atomic(file, (const char *)out.data, out.len, err,
 				  errlen);
@@ -137,9 +141,8 @@ static int rewrite_line(const char *file, int line, const char *name,
 	return rc;
 }
 
-int sw_overlay_load(const cfg_t *cfg, sw_overlay_t *o, int max)
+static int overlay_load(const char *path, sw_overlay_t *o, int max)
 {
-	const char *path = cfg->switchover_state_file;
 	if (!path || !*path)
 		return 0;
 	FILE *f = fopen(path, "r");
@@ -158,7 +161,7 @@ int sw_overlay_load(const cfg_t *cfg, sw_overlay_t *o, int max)
 }
 
 /* Replace or add DB's entry; the other databases' entries stay. */
-static int overlay_put(const cfg_t *cfg, const char *db, const char *host,
+static int overlay_put(const char *path, const char *db, const char *host,
 		       int port, char *err, size_t errlen)
 {
 	sw_overlay_t *o = calloc(SW_OVERLAY_MAX, sizeof(*o));
@@ -166,12 +169,11 @@ static int overlay_put(const cfg_t *cfg, const char *db, const char *host,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	int n = sw_overlay_load(cfg, o, SW_OVERLAY_MAX), i;
+	int n = overlay_load(path, o, SW_OVERLAY_MAX), i;
 	for (i = 0; i < n && strcmp(o[i].db, db) != 0; i++)
 		;
 	if (i == SW_OVERLAY_MAX) {
-		snprintf(err, errlen, "too many entries in %s",
-			 cfg->switchover_state_file);
+		snprintf(err, errlen, "too many entries in %.300s", path);
 		free(o);
 		return -1;
 	}
@@ -187,43 +189,98 @@ static int overlay_put(const cfg_t *cfg, const char *db, const char *host,
 	for (i = 0; i < n; i++)
 		buf_printf(&out, "%s host=%s port=%d\n", o[i].db, o[i].host,
 			   o[i].port);
-	int rc = write_atomic(cfg->switchover_state_file,
-			      (const char *)out.data, out.len, err, errlen);
+	int rc = write_atomic(path, (const char *)out.data, out.len, err,
+			      errlen);
 	buf_free(&out);
 	free(o);
 	return rc;
 }
 
-int sw_persist_target(const cfg_t *cfg, const char *db, const char *host,
-		      int port, char *out, size_t cap)
+static int journal_del_path(const char *path, const char *db, char *err,
+			    size_t errlen);
+
+int sw_persist_init(const cfg_t *cfg, const char *db, const char *host,
+		    int port, sw_persist_t *w)
 {
-	char portstr[16], step1[2048], connstr[2048], err[512] = "";
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	const char *overlay = cfg->switchover_state_file;
-	if (overlay && *overlay) {
-		if (overlay_put(cfg, db, host, port, err, sizeof(err)) < 0) {
-			snprintf(out, cap, "not persisted: %.400s", err);
-			return -1;
-		}
-		snprintf(out, cap, "%s (overlay)", overlay);
+	memset(w, 0, sizeof(*w));
+	snprintf(w->db, sizeof(w->db), "%s", db);
+	snprintf(w->host, sizeof(w->host), "%s", host);
+	w->port = port;
+	sw_journal_path(cfg, w->journal, sizeof(w->journal));
+	if (cfg->switchover_state_file && *cfg->switchover_state_file) {
+		snprintf(w->overlay, sizeof(w->overlay), "%s",
+			 cfg->switchover_state_file);
 		return 0;
 	}
 	const cfg_db_t *e = cfg_find_db(cfg, db);
 	if (!e || !e->file || !e->line) {
-		snprintf(out, cap, "not persisted: no [databases] line for %s",
-			 db);
+		snprintf(w->out, sizeof(w->out),
+			 "not persisted: no [databases] line for %s", db);
 		return -1;
 	}
+	char portstr[16], step1[2048];
+	snprintf(portstr, sizeof(portstr), "%d", port);
 	set_connstr_key(step1, sizeof(step1), e->connstr ? e->connstr : "",
 			"host", host);
-	set_connstr_key(connstr, sizeof(connstr), step1, "port", portstr);
-	if (rewrite_line(e->file, e->line, e->name, connstr, err, sizeof(err)) <
-	    0) {
-		snprintf(out, cap, "not persisted: %.400s", err);
-		return -1;
-	}
-	snprintf(out, cap, "%s:%d", e->file, e->line);
+	set_connstr_key(w->connstr, sizeof(w->connstr), step1, "port", portstr);
+	snprintf(w->file, sizeof(w->file), "%s", e->file);
+	snprintf(w->name, sizeof(w->name), "%s", e->name);
+	w->line = e->line;
 	return 0;
+}
+
+void sw_persist_run(sw_persist_t *w)
+{
+	char err[512] = "";
+	if (w->overlay[0]) {
+		w->rc = overlay_put(w->overlay, w->db, w->host, w->port, err,
+				    sizeof(err));
+		if (w->rc < 0)
+			snprintf(w->out, sizeof(w->out),
+				 "not persisted: %.400s", err);
+		else
+			snprintf(w->out, sizeof(w->out), "%.400s (overlay)",
+				 w->overlay);
+	} else if (w->file[0]) {
+		w->rc = rewrite_line(w->file, w->line, w->name, w->connstr, err,
+				     sizeof(err));
+		if (w->rc < 0)
+			snprintf(w->out, sizeof(w->out),
+				 "not persisted: %.400s", err);
+		else
+			snprintf(w->out, sizeof(w->out), "%.400s:%d", w->file,
+				 w->line);
+	} else {
+		w->rc = -1; /* sw_persist_init said why */
+	}
+	/* The switch is recorded: the fence on the old primary stays on
+	 * purpose, so its journal record goes. */
+	if (w->drop_journal &&
+	    journal_del_path(w->journal, w->db, err, sizeof(err)) < 0)
+		snprintf(w->journal_err, sizeof(w->journal_err), "%s", err);
+}
+
+static void *persist_thread(void *arg)
+{
+	sw_persist_t *w = arg;
+	sw_persist_run(w);
+	atomic_store_explicit(&w->done, true, memory_order_release);
+	return NULL;
+}
+
+int sw_persist_start(sw_persist_t *w)
+{
+	pthread_t t;
+	atomic_init(&w->done, false);
+	if (pthread_create(&t, NULL, persist_thread, w) != 0)
+		return -1;
+	pthread_detach(t);
+	return 0;
+}
+
+bool sw_persist_done(sw_persist_t *w)
+{
+	return atomic_load_explicit(&w->done, memory_order_acquire);
 }
 
 void sw_overlay_cfg(cfg_t *cfg)
@@ -233,7 +290,7 @@ void sw_overlay_cfg(cfg_t *cfg)
 	sw_overlay_t *o = calloc(SW_OVERLAY_MAX, sizeof(*o));
 	if (!o)
 		return;
-	int n = sw_overlay_load(cfg, o, SW_OVERLAY_MAX);
+	int n = overlay_load(cfg->switchover_state_file, o, SW_OVERLAY_MAX);
 	for (int i = 0; i < n; i++)
 		cfg_db_set_target(cfg, o[i].db, o[i].host, o[i].port);
 	free(o);
@@ -250,10 +307,9 @@ void sw_journal_path(const cfg_t *cfg, char *out, size_t cap)
 	snprintf(out, cap, "%s.fence", base ? base : "pgswitch.ini");
 }
 
-int sw_journal_load(const cfg_t *cfg, sw_fence_rec_t *recs, int max)
+static int journal_load_path(const char *path, sw_fence_rec_t *recs, int max)
 {
-	char path[4200], line[1024];
-	sw_journal_path(cfg, path, sizeof(path));
+	char line[1024];
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
@@ -274,11 +330,16 @@ int sw_journal_load(const cfg_t *cfg, sw_fence_rec_t *recs, int max)
 	return n;
 }
 
-static int journal_write(const cfg_t *cfg, const sw_fence_rec_t *recs, int n,
-			 char *err, size_t errlen)
+int sw_journal_load(const cfg_t *cfg, sw_fence_rec_t *recs, int max)
 {
 	char path[4200];
 	sw_journal_path(cfg, path, sizeof(path));
+	return journal_load_path(path, recs, max);
+}
+
+static int journal_write(const char *path, const sw_fence_rec_t *recs, int n,
+			 char *err, size_t errlen)
+{
 	if (n == 0) {
 		if (unlink(path) < 0 && errno != ENOENT) {
 			snprintf(err, errlen, "cannot remove %.300s: %s", path,
@@ -305,7 +366,9 @@ int sw_journal_put(const cfg_t *cfg, const sw_fence_rec_t *rec, char *err,
 		   size_t errlen)
 {
 	sw_fence_rec_t recs[SW_JOURNAL_MAX];
-	int n = sw_journal_load(cfg, recs, SW_JOURNAL_MAX);
+	char path[4200];
+	sw_journal_path(cfg, path, sizeof(path));
+	int n = journal_load_path(path, recs, SW_JOURNAL_MAX);
 	int i;
 	for (i = 0; i < n && strcmp(recs[i].db, rec->db) != 0; i++)
 		;
@@ -316,17 +379,25 @@ int sw_journal_put(const cfg_t *cfg, const sw_fence_rec_t *rec, char *err,
 	recs[i] = *rec;
 	if (i == n)
 		n++;
-	return journal_write(cfg, recs, n, err, errlen);
+	return journal_write(path, recs, n, err, errlen);
 }
 
-int sw_journal_del(const cfg_t *cfg, const char *db, char *err, size_t errlen)
+static int journal_del_path(const char *path, const char *db, char *err,
+			    size_t errlen)
 {
 	sw_fence_rec_t recs[SW_JOURNAL_MAX];
-	int n = sw_journal_load(cfg, recs, SW_JOURNAL_MAX), k = 0;
+	int n = journal_load_path(path, recs, SW_JOURNAL_MAX), k = 0;
 	for (int i = 0; i < n; i++)
 		if (strcmp(recs[i].db, db) != 0)
 			recs[k++] = recs[i];
 	if (k == n)
 		return 0;
-	return journal_write(cfg, recs, k, err, errlen);
+	return journal_write(path, recs, k, err, errlen);
+}
+
+int sw_journal_del(const cfg_t *cfg, const char *db, char *err, size_t errlen)
+{
+	char path[4200];
+	sw_journal_path(cfg, path, sizeof(path));
+	return journal_del_path(path, db, err, errlen);
 }

@@ -3,6 +3,7 @@
 #ifndef PGSWITCH_SW_TYPES_H
 #define PGSWITCH_SW_TYPES_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef enum long_xact { LX_REFUSE, LX_WAIT, LX_CANCEL } long_xact_t;
@@ -39,5 +40,24 @@ typedef struct sw_overlay {
 } sw_overlay_t;
 
 #define SW_OVERLAY_MAX 256
+
+/* A target to persist (sw_persist.h): everything the writer needs, so it
+ * can run off the event loop. */
+typedef struct sw_persist {
+	char db[64];
+	char host[256];
+	int port;
+	char overlay[4096]; /* switchover_state_file, or "" */
+	char file[4096];    /* else the line that defines the database */
+	int line;
+	char name[128];
+	char connstr[2048];
+	char journal[4200];
+	bool drop_journal;
+	int rc;
+	char out[512]; /* where it went, or why not */
+	char journal_err[512];
+	atomic_bool done;
+} sw_persist_t;
 
 #endif

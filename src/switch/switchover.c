@@ -138,6 +138,7 @@ typedef struct sw_job {
 	bool warm_caught;  /* ... and replayed by the target */
 	int64_t prewarm_deadline;
 	int64_t p50_hold_us, p99_hold_us;
+	sw_persist_t *writer; /* SW_DONE: the new target being persisted */
 	bool cancelled_long;
 	int polls;
 	int held;
@@ -197,6 +198,8 @@ static int64_t now_us(sw_job_t *j)
 static void advance(sw_job_t *j);
 static void finish(sw_job_t *j);
 static void prewarm_start(sw_job_t *j);
+static void persist_start(sw_job_t *j);
+static void persist_done(sw_job_t *j);
 static bool journal(sw_job_t *j, const char *phase);
 static void fail(sw_job_t *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -851,28 +854,77 @@ static void promote(sw_job_t *j)
 			pool_reconnect_db(j->ctx, db);
 			pool_adopt_parked(j->ctx, db);
 		}
-		/* Traffic first: the fsyncs of persisting (and of the
-		 * journal) need not be inside the freeze. A crash in between
-		 * restarts on the old primary, fenced: as one just before. */
+		/* Traffic first. The fsyncs of persisting run on a helper
+		 * thread, so they stall neither the freeze nor the loop. A
+		 * crash before they land restarts on the old primary, fenced:
+		 * as one just before the switch would. */
 		set_frozen(j, false);
-		if (sw_persist_target(j->ctx->cfg, j->db, j->new_host,
-				      j->new_port, j->persisted,
-				      sizeof(j->persisted)) < 0)
-			log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s",
-				j->db, j->persisted);
-		else if (j->ctx->cfg->switchover_state_file &&
-			 *j->ctx->cfg->switchover_state_file)
-			/* The live config agrees with the overlay now, as a
-			 * RELOAD would make it. */
-			cfg_db_set_target(j->ctx->cfg, j->db, j->new_host,
-					  j->new_port);
-		snprintf(j->result, sizeof(j->result), "switched");
-		finish(j);
+		persist_start(j);
 		return;
 	}
 	if (j->step >= 2)
 		j->polls++;
 	ask(j, j->neu, "SELECT pg_is_in_recovery()");
+}
+
+static void persist_start(sw_job_t *j)
+{
+	const cfg_t *cfg = j->ctx->cfg;
+	sw_persist_t *w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(j->persisted, sizeof(j->persisted),
+			 "not persisted: out of memory");
+		persist_done(j);
+		return;
+	}
+	if (sw_persist_init(cfg, j->db, j->new_host, j->new_port, w) < 0) {
+		snprintf(j->persisted, sizeof(j->persisted), "%s", w->out);
+		free(w);
+		persist_done(j);
+		return;
+	}
+	w->drop_journal = j->journaled;
+	j->writer = w;
+	if (sw_persist_start(w) < 0) {
+		sw_persist_run(w); /* no thread: write here */
+		atomic_store(&w->done, true);
+	}
+	advance(j);
+}
+
+/* SW_DONE: wait for the writer, then report. */
+static void persist_done(sw_job_t *j)
+{
+	sw_persist_t *w = j->writer;
+	if (w && !sw_persist_done(w)) {
+		later(j, 1);
+		return;
+	}
+	if (w) {
+		snprintf(j->persisted, sizeof(j->persisted), "%s", w->out);
+		if (w->rc == 0 && w->overlay[0])
+			/* The live config agrees with the overlay now, as a
+			 * RELOAD would make it. */
+			cfg_db_set_target(j->ctx->cfg, j->db, j->new_host,
+					  j->new_port);
+		if (w->drop_journal) {
+			j->journaled = false;
+			journal_reload(swx(j->ctx), j->ctx->cfg);
+		}
+		if (w->journal_err[0])
+			log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s",
+				j->db, w->journal_err);
+		if (w->rc < 0)
+			log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s",
+				j->db, w->out);
+		free(w);
+		j->writer = NULL;
+	} else {
+		log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s", j->db,
+			j->persisted);
+	}
+	snprintf(j->result, sizeof(j->result), "switched");
+	finish(j);
 }
 
 static void aborting(sw_job_t *j)
@@ -932,6 +984,9 @@ static void advance(sw_job_t *j)
 		return;
 	case SW_PROMOTE:
 		promote(j);
+		return;
+	case SW_DONE:
+		persist_done(j);
 		return;
 	case SW_ABORTING:
 		aborting(j);
@@ -1182,6 +1237,7 @@ static void finish(sw_job_t *j)
 	}
 	x->last = *j;
 	x->last.res = NULL;
+	x->last.writer = NULL;
 	x->have_last = true;
 	x->job = NULL;
 	/* finish() runs inside result callbacks whose frames still use j:
@@ -1195,6 +1251,12 @@ void sw_free(pgs_ctx_t *ctx)
 	if (!x)
 		return;
 	if (x->job) {
+		sw_persist_t *w = x->job->writer;
+		/* The writer thread owns W until it is done: let it land. */
+		for (int i = 0; w && !sw_persist_done(w) && i < 5000; i++)
+			usleep(1000);
+		if (w && sw_persist_done(w))
+			free(w);
 		swc_close(x->job->old);
 		swc_close(x->job->neu);
 		free(x->job);
