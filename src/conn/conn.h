@@ -47,9 +47,10 @@ void server_close(server_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void server_link(server_t *s, client_t *c);
 void server_reset(server_t *s, const char *sql);
-/* Run SQL on a linked server for the switchover; its one-row result goes
- * to the client's sw_replay / sw_error. */
-void server_capture(server_t *s, const char *sql);
+/* Run SQL on a linked server for the switchover, ahead of anything its
+ * client sends next. KEEP: its one-row result goes to the client's
+ * sw_replay / sw_error; else the result is dropped (a warm-up). */
+void server_capture(server_t *s, const char *sql, bool keep);
 void server_cancel(pgs_ctx_t *ctx, server_t *target);
 void server_process(server_t *s);
 bool server_flush(server_t *s);

@@ -411,11 +411,11 @@ static void capture_row(server_t *s, pgp_reader_t *r)
 	}
 }
 
-void server_capture(server_t *s, const char *sql)
+void server_capture(server_t *s, const char *sql, bool keep)
 {
 	pgp_wr_query(&s->io.obuf, sql);
 	s->swallow_rfq++;
-	s->capturing = true;
+	s->capturing = keep;
 	if (server_flush(s))
 		server_update_io(s);
 }
@@ -641,6 +641,13 @@ static bool own_step(server_t *s)
 	if (avail < m.total)
 		return false;
 	io->rpos += m.total;
+	/* A NOTIFY can arrive inside the reply to one of our own queries
+	 * (re-sync, switchover capture): it is the client's, never ours. */
+	if (m.type == 'A' && s->link && s->state == SV_ACTIVE &&
+	    !buf_append(&s->link->io.obuf, p, m.total)) {
+		client_close(s->link, NULL, "client output buffer full");
+		return false;
+	}
 	handle_own_msg(s, &m, p + PGP_HDR_LEN);
 	return true;
 }
