@@ -672,12 +672,21 @@ static void note_message(client_t *c, server_t *s, uint8_t type)
 		if (s->expect_rfq == 0)
 			s->query_us = c->query_us = ev_now_us(c->ctx->loop);
 		s->expect_rfq++;
+		s->unsynced = false;
 		break;
 	case 'P':
 		c->pool->stats.total.client_parse_count++;
+		s->unsynced = true;
 		break;
 	case 'B':
 		c->pool->stats.total.bind_count++;
+		s->unsynced = true;
+		break;
+	case 'E':
+	case 'D':
+	case 'C':
+	case 'H':
+		s->unsynced = true;
 		break;
 	default:
 		break;
@@ -736,7 +745,7 @@ static bool process_active(client_t *c)
 	}
 	/* Switchover freeze: hold a session at its transaction boundary. */
 	if (s && c->pool->db->frozen && s->tx_status == 'I' &&
-	    s->expect_rfq == 0 && !s->in_copy) {
+	    s->expect_rfq == 0 && !s->in_copy && !s->unsynced) {
 		if (!c->held_us)
 			c->held_us = ev_now_us(c->ctx->loop);
 		return false;

@@ -169,8 +169,11 @@ struct server {
 	bool in_copy;
 	bool ready_pending; /* released idle; serve the queue after flush */
 	bool parked;	    /* pre-warmed for a switchover, not usable yet */
-	bool capturing;	    /* switchover: our capture query is running */
-	bool replaying;	    /* switchover: the session replay is running */
+	/* Extended-protocol messages forwarded since the last Sync: the
+	 * server is mid-batch, not between transactions. */
+	bool unsynced;
+	bool capturing; /* switchover: our capture query is running */
+	bool replaying; /* switchover: the session replay is running */
 
 	uint32_t fwd_left;
 	uint32_t drop_left; /* bytes of a swallowed message to skip */

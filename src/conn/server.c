@@ -178,8 +178,9 @@ void server_close(server_t *s, const char *fmt, ...)
 	s->io.fd = -1;
 	free_login_params(s);
 	pool_server_state(s, SV_JUSTFREE);
-	/* Clients may be waiting for a replacement. */
-	if (s->pool && old != SV_CANCEL && !s->parked &&
+	/* Clients may be waiting for a replacement; a frozen pool launches
+	 * when it thaws (its pre-warmed servers may cover them). */
+	if (s->pool && old != SV_CANCEL && !s->parked && !s->pool->db->frozen &&
 	    s->pool->waiting_clients.count > 0)
 		pool_launch(s->pool);
 }
@@ -535,7 +536,7 @@ static bool maybe_release(server_t *s)
 		}
 		return false;
 	}
-	if (s->expect_rfq > 0 || c->fwd_left > 0 || s->in_copy)
+	if (s->expect_rfq > 0 || c->fwd_left > 0 || s->in_copy || s->unsynced)
 		return false;
 	/* The next waiting client is served after this client's reply is
 	 * flushed (server_process), so the reply leaves first. */
@@ -674,11 +675,8 @@ void server_process(server_t *s)
 	/* Flush what we produced for the client we served this turn, even
 	 * if the server was closed on release (its reply is complete). */
 	client_t *c = c0 ? c0 : s->link;
-	if (c && c->state != CL_JUSTFREE) {
-		if (!client_flush(c))
-			return;
+	if (c && c->state != CL_JUSTFREE && client_flush(c))
 		client_update_io(c);
-	}
 	if (s->state == SV_JUSTFREE)
 		return;
 	if (s->ready_pending) {

@@ -239,6 +239,7 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 	if (ncfg) {
 		cfg_keep_fixed(ncfg, ctx->cfg, &d);
 		sw_overlay_cfg(ncfg);
+		sw_pin_cfg(ctx, ncfg);
 	}
 	if (err && errlen)
 		err[0] = 0;

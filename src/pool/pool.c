@@ -359,7 +359,8 @@ bool pool_release_server_idle(server_t *s)
 	}
 	s->request_us = now;
 	if (s->tx_status != 'I' || s->expect_rfq > 0 || s->fwd_left > 0 ||
-	    s->in_copy || s->swallow_rfq > 0 || (c && c->fwd_left > 0)) {
+	    s->in_copy || s->swallow_rfq > 0 || s->unsynced ||
+	    (c && c->fwd_left > 0)) {
 		server_close(s, "client disconnect while server was not "
 				"ready");
 		return false;

@@ -207,16 +207,18 @@ int sw_persist_init(const cfg_t *cfg, const char *db, const char *host,
 	snprintf(w->host, sizeof(w->host), "%s", host);
 	w->port = port;
 	sw_journal_path(cfg, w->journal, sizeof(w->journal));
-	if (cfg->switchover_state_file && *cfg->switchover_state_file) {
-		snprintf(w->overlay, sizeof(w->overlay), "%s",
-			 cfg->switchover_state_file);
-		return 0;
-	}
+	/* A database made from the "*" entry has no line of its own, and
+	 * the overlay applies to [databases] entries only. */
 	const cfg_db_t *e = cfg_find_db(cfg, db);
 	if (!e || !e->file || !e->line) {
 		snprintf(w->out, sizeof(w->out),
 			 "not persisted: no [databases] line for %s", db);
 		return -1;
+	}
+	if (cfg->switchover_state_file && *cfg->switchover_state_file) {
+		snprintf(w->overlay, sizeof(w->overlay), "%s",
+			 cfg->switchover_state_file);
+		return 0;
 	}
 	char portstr[16], step1[2048];
 	snprintf(portstr, sizeof(portstr), "%d", port);
@@ -255,7 +257,7 @@ void sw_persist_run(sw_persist_t *w)
 	}
 	/* The switch is recorded: the fence on the old primary stays on
 	 * purpose, so its journal record goes. */
-	if (w->drop_journal &&
+	if (w->rc == 0 && w->drop_journal &&
 	    journal_del_path(w->journal, w->db, err, sizeof(err)) < 0)
 		snprintf(w->journal_err, sizeof(w->journal_err), "%s", err);
 }
@@ -323,8 +325,14 @@ static int journal_load_path(const char *path, sw_fence_rec_t *recs, int max)
 			   "%63[^\t]\t%15[^\t]\t%255[^\t]\t%d\t%255[^\t]\t%d\t%"
 			   "lld",
 			   r->db, r->phase, r->old_host, &r->old_port,
-			   r->new_host, &r->new_port, &r->since) == 7)
-			n++;
+			   r->new_host, &r->new_port, &r->since) != 7)
+			continue;
+		/* "-": no host (a unix socket), see journal_write() */
+		if (strcmp(r->old_host, "-") == 0)
+			r->old_host[0] = 0;
+		if (strcmp(r->new_host, "-") == 0)
+			r->new_host[0] = 0;
+		n++;
 	}
 	fclose(f);
 	return n;
@@ -354,8 +362,11 @@ static int journal_write(const char *path, const sw_fence_rec_t *recs, int n,
 			 "not finish. Do not edit; see SHOW SWITCHOVER.\n");
 	for (int i = 0; i < n; i++)
 		buf_printf(&out, "%s\t%s\t%s\t%d\t%s\t%d\t%lld\n", recs[i].db,
-			   recs[i].phase, recs[i].old_host, recs[i].old_port,
-			   recs[i].new_host, recs[i].new_port, recs[i].since);
+			   recs[i].phase,
+			   recs[i].old_host[0] ? recs[i].old_host : "-",
+			   recs[i].old_port,
+			   recs[i].new_host[0] ? recs[i].new_host : "-",
+			   recs[i].new_port, recs[i].since);
 	int rc = write_atomic(path, (const char *)out.data, out.len, err,
 			      errlen);
 	buf_free(&out);

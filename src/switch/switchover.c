@@ -320,7 +320,7 @@ bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c)
 static bool at_boundary(const server_t *s)
 {
 	return s->tx_status == 'I' && s->expect_rfq == 0 && !s->in_copy &&
-	       s->swallow_rfq == 0 && s->fwd_left == 0 &&
+	       !s->unsynced && s->swallow_rfq == 0 && s->fwd_left == 0 &&
 	       (!s->link || s->link->fwd_left == 0);
 }
 
@@ -387,13 +387,14 @@ static const char capture_sql[] =
 static void capture_warm(sw_job_t *j)
 {
 	pool_db_t *db = job_db(j);
-	list_node_t *n, *m;
+	list_node_t *n, *m, *tmp;
 	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
 		if (p->db != db || pool_mode(p) != CFG_POOL_SESSION)
 			continue;
-		for (m = p->active_servers.head.next;
-		     m != &p->active_servers.head; m = m->next) {
+		/* Safe walk: a failed write closes the server. */
+		statlist_for_each_safe(m, tmp, &p->active_servers)
+		{
 			server_t *s = list_entry(m, server_t, node);
 			client_t *c = s->link;
 			if (c && at_boundary(s) && c->io.rpos == c->io.rlen)
@@ -407,13 +408,13 @@ static int capture_start(sw_job_t *j)
 {
 	pool_db_t *db = job_db(j);
 	int k = 0;
-	list_node_t *n, *m;
+	list_node_t *n, *m, *tmp;
 	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
 		if (p->db != db)
 			continue;
-		for (m = p->active_servers.head.next;
-		     m != &p->active_servers.head; m = m->next) {
+		statlist_for_each_safe(m, tmp, &p->active_servers)
+		{
 			server_t *s = list_entry(m, server_t, node);
 			if (!s->link)
 				continue;
@@ -780,6 +781,9 @@ static void own_backends(sw_job_t *j, char *out, size_t cap)
 			for (m = ls[i]->head.next; m != &ls[i]->head;
 			     m = m->next) {
 				server_t *s = list_entry(m, server_t, node);
+				if (s->target_port != j->old_port ||
+				    strcmp(s->target_host, j->old_host) != 0)
+					continue;
 				int w = snprintf(out + off, cap - off, "%s%u",
 						 off ? "," : "", s->be_pid);
 				if (w < 0 || (size_t)w >= cap - off) {
@@ -798,6 +802,9 @@ static void fence(sw_job_t *j)
 		/* Recorded first: a pgswitch killed from here on finds it. */
 		if (!journal(j, "fence"))
 			return;
+		/* From the moment it is sent: the server may apply it even if
+		 * its reply never reaches us. */
+		j->fenced = true;
 		ask(j, j->old,
 		    "ALTER SYSTEM SET default_transaction_read_only = on");
 		return;
@@ -933,10 +940,10 @@ static void persist_done(sw_job_t *j)
 			 * RELOAD would make it. */
 			cfg_db_set_target(j->ctx->cfg, j->db, j->new_host,
 					  j->new_port);
-		if (w->drop_journal) {
-			j->journaled = false;
-			journal_reload(swx(j->ctx), j->ctx->cfg);
-		}
+		/* The writer dropped the record, or kept it because the
+		 * switch is not on disk (SHOW SWITCHOVER then says so). */
+		j->journaled = false;
+		journal_reload(swx(j->ctx), j->ctx->cfg);
 		if (w->journal_err[0])
 			log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s",
 				j->db, w->journal_err);
@@ -948,6 +955,7 @@ static void persist_done(sw_job_t *j)
 	} else {
 		log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s", j->db,
 			j->persisted);
+		j->journaled = false; /* not on disk: keep the record */
 	}
 	snprintf(j->result, sizeof(j->result), "switched");
 	finish(j);
@@ -1157,9 +1165,9 @@ static void journal_row(client_t *c, const sw_fence_rec_t *r)
 	char detail[512], tgt[300];
 	bool sent = strcmp(r->phase, "promote") == 0;
 	snprintf(detail, sizeof(detail),
-		 sent ? "pgswitch stopped after sending pg_promote to the "
-			"target at %lld; %s:%d stays read-only: point %s at "
-			"the target and RELOAD"
+		 sent ? "pg_promote was sent to the target (at %lld) but the "
+			"config does not name it; %s:%d stays read-only: "
+			"point %s at the target and RELOAD"
 		      : "pgswitch stopped during a switchover at %lld; %s:%d "
 			"may still be read-only: run SWITCHOVER %s ABORT",
 		 r->since, r->old_host, r->old_port, r->db);
@@ -1297,9 +1305,11 @@ static void journal_tick(pgs_ctx_t *ctx, sw_ctx_t *x)
 {
 	for (int i = 0; i < x->nleft && !x->job; i++) {
 		const sw_fence_rec_t *r = &x->left[i];
-		pool_db_t *db = pool_db_find(ctx, r->db);
-		if (!db || !db->host || strcmp(db->host, r->new_host) != 0 ||
-		    db->port != r->new_port)
+		/* What the config files (and overlay) say, not the running
+		 * pool: a switch whose persisting failed is not settled. */
+		const cfg_db_t *e = cfg_find_db(ctx->cfg, r->db);
+		if (!e || strcmp(e->host ? e->host : "", r->new_host) != 0 ||
+		    e->port != r->new_port)
 			continue;
 		log_msg(&ctx->log, LOG_LOG,
 			"switchover %s: now points at %s:%d; %s:%d stays "
@@ -1313,6 +1323,14 @@ static void journal_tick(pgs_ctx_t *ctx, sw_ctx_t *x)
 	}
 }
 
+void sw_pin_cfg(pgs_ctx_t *ctx, cfg_t *ncfg)
+{
+	sw_ctx_t *x = ctx->sw;
+	if (x && x->job && x->job->promoted)
+		cfg_db_set_target(ncfg, x->job->db, x->job->new_host,
+				  x->job->new_port);
+}
+
 void sw_tick(pgs_ctx_t *ctx)
 {
 	sw_ctx_t *x = swx(ctx);
@@ -1322,8 +1340,11 @@ void sw_tick(pgs_ctx_t *ctx)
 	if (!x->job)
 		return;
 	sw_job_t *j = x->job;
-	if (!j->promoted && j->state != SW_ABORTING &&
-	    ev_time_us() > j->deadline + 50000)
+	if (j->lift_only && ev_time_us() > j->deadline)
+		fail(j, "old primary %s:%d did not answer in time", j->old_host,
+		     j->old_port);
+	else if (!j->promoted && j->state != SW_ABORTING &&
+		 ev_time_us() > j->deadline + 50000)
 		fail(j, "timeout after %ld ms", j->o.timeout_ms);
 }
 

@@ -19,6 +19,9 @@
 bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c);
 void sw_tick(pgs_ctx_t *ctx);
 void sw_overlay_cfg(cfg_t *cfg);
+/* A RELOAD while a switch is being persisted: keep the new target in the
+ * freshly loaded NCFG (the file may not say it yet). */
+void sw_pin_cfg(pgs_ctx_t *ctx, cfg_t *ncfg);
 /* Release the switchover state (shutdown). */
 void sw_free(pgs_ctx_t *ctx);
 

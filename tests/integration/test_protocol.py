@@ -48,6 +48,63 @@ def test_pipeline_mode(pooler):
         assert cur.fetchone() == (1,)
 
 
+def _msg(t, body=b""):
+    return t + struct.pack("!I", len(body) + 4) + body
+
+
+def _parse_bind_execute(sql):
+    return (_msg(b"P", b"\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
+            + _msg(b"B", b"\0\0" + struct.pack("!hhh", 0, 0, 0))
+            + _msg(b"E", b"\0" + struct.pack("!i", 0)))
+
+
+def test_unsynced_batch_keeps_its_server(pooler_factory):
+    """Transaction mode: a client whose Parse/Bind/Execute went out after a
+    Sync's ReadyForQuery, with its own Sync still to come, is mid-batch:
+    its server is not handed to another client in between."""
+    p = pooler_factory(pool_size=1)
+    a = RawClient(p.port)
+    try:
+        a.login()
+        a.send(_parse_bind_execute("SELECT 1") + _msg(b"S") + _parse_bind_execute("SELECT 42"))
+        while True:  # up to the first batch's ReadyForQuery
+            t, body = a.read_msg()
+            assert t != b"E", body
+            if t == b"Z":
+                break
+        other = {}
+
+        def run():
+            try:
+                with p.connect() as c:
+                    other["value"] = c.execute("SELECT 7").fetchone()[0]
+            except Exception as e:  # noqa: BLE001 - inspected below
+                other["error"] = e
+            other["at"] = time.monotonic()
+
+        th = threading.Thread(target=run, daemon=True)
+        th.start()
+        time.sleep(0.3)
+        assert "value" not in other and "error" not in other, other  # waits: the server is A's
+        synced_at = time.monotonic()
+        a.send(_msg(b"S"))
+        got = []
+        while True:
+            t, body = a.read_msg()
+            got.append(t)
+            assert t != b"E", body
+            if t == b"D":
+                assert body[6:] == b"42", body
+            if t == b"Z":
+                break
+        assert got == [b"1", b"2", b"D", b"C", b"Z"], got
+        th.join(10)
+        assert other.get("value") == 7, other
+        assert other["at"] >= synced_at
+    finally:
+        a.close()
+
+
 def test_prepared_statements_session_mode(session_pooler):
     with session_pooler.connect(prepare_threshold=5) as c:
         cur = c.cursor()
