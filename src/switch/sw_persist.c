@@ -237,24 +237,17 @@ void sw_persist_run(sw_persist_t *w)
 	if (w->overlay[0]) {
 		w->rc = overlay_put(w->overlay, w->db, w->host, w->port, err,
 				    sizeof(err));
-		if (w->rc < 0)
-			snprintf(w->out, sizeof(w->out),
-				 "not persisted: %.400s", err);
-		else
-			snprintf(w->out, sizeof(w->out), "%.400s (overlay)",
-				 w->overlay);
+		snprintf(w->out, sizeof(w->out), "%.400s (overlay)",
+			 w->overlay);
 	} else if (w->file[0]) {
 		w->rc = rewrite_line(w->file, w->line, w->name, w->connstr, err,
 				     sizeof(err));
-		if (w->rc < 0)
-			snprintf(w->out, sizeof(w->out),
-				 "not persisted: %.400s", err);
-		else
-			snprintf(w->out, sizeof(w->out), "%.400s:%d", w->file,
-				 w->line);
+		snprintf(w->out, sizeof(w->out), "%.400s:%d", w->file, w->line);
 	} else {
 		w->rc = -1; /* sw_persist_init said why */
 	}
+	if (w->rc < 0 && err[0])
+		snprintf(w->out, sizeof(w->out), "not persisted: %.400s", err);
 	/* The switch is recorded: the fence on the old primary stays on
 	 * purpose, so its journal record goes. */
 	if (w->rc == 0 && w->drop_journal &&
