@@ -467,6 +467,33 @@ def test_refuse_not_a_standby(pair, pg_factory, pooler_factory):
     assert len(rows) == 1 and rows[0]["result"] == "refused", rows
 
 
+def test_refuse_lag_too_high(pair, pooler_factory):
+    """Replay lag over max_lag: refused in pre-flight, nothing changed."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim)
+    line_before = db_line(p)
+    stby.execute("SELECT pg_wal_replay_pause()")
+    try:
+        with p.connect() as c:  # ~1 MB of WAL the standby does not replay
+            c.execute("CREATE TABLE sw_lag AS SELECT g, repeat('x', 100) AS pad "
+                      "FROM generate_series(1, 10000) g")
+        with pytest.raises(psycopg.Error) as ei:
+            switchover(p, stby, max_lag="64kB")
+    finally:
+        stby.execute("SELECT pg_wal_replay_resume()")
+    msg = str(ei.value)
+    assert ei.value.sqlstate == "08P01", msg
+    assert "refused" in msg and "replay lag" in msg and "max_lag" in msg, msg
+    assert_not_fenced(prim)
+    assert in_recovery(stby)
+    assert db_line(p) == line_before
+    with p.connect() as c:
+        assert server_port(c) == prim.port
+        c.execute("INSERT INTO sw_lag VALUES (0, '')")
+    cols, rows = show_switchover(p)
+    assert len(rows) == 1 and rows[0]["result"] == "refused", rows
+
+
 # ---------------------------------------------------------------------------
 # 4. transactions older than max_xact_age
 
