@@ -81,6 +81,7 @@
 #include "switch/sw_admin.h"
 #include "switch/sw_parse.h"
 #include "switch/sw_persist.h"
+#include "switch/sw_session.h"
 #include "switch/swc.h"
 
 typedef enum sw_state {
@@ -316,144 +317,6 @@ bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c)
 	return x && x->job && c->pool && c->pool->db->frozen;
 }
 
-/* A linked server between two transactions of its client. */
-static bool at_boundary(const server_t *s)
-{
-	return s->tx_status == 'I' && s->expect_rfq == 0 && !s->in_copy &&
-	       !s->unsynced && s->swallow_rfq == 0 && s->fwd_left == 0 &&
-	       (!s->link || s->link->fwd_left == 0);
-}
-
-/* Servers of the database with a transaction or query in flight. */
-static int in_flight(sw_job_t *j, bool cancel)
-{
-	pool_db_t *db = job_db(j);
-	int k = 0;
-	list_node_t *n, *m;
-	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		k += p->tested_servers.count + p->login_servers.count;
-		for (m = p->active_servers.head.next;
-		     m != &p->active_servers.head; m = m->next) {
-			server_t *s = list_entry(m, server_t, node);
-			if (at_boundary(s))
-				continue;
-			k++;
-			if (cancel && s->expect_rfq > 0)
-				server_cancel(j->ctx, s);
-		}
-	}
-	return k;
-}
-
-/*
- * One query on the session's own backend returns its replay script and
- * what cannot move. Built server-side with format() so quoting is
- * PostgreSQL's. Advisory keys: objsubid 1 = one bigint key split into
- * classid (high) and objid (low); 2 = two int4 keys.
- */
-static const char capture_sql[] =
-	"SELECT concat_ws('; ', "
-	"(SELECT string_agg(format('SET %I = %L', name, current_setting(name)),"
-	" '; ') FROM pg_settings WHERE source = 'session'), "
-	"(SELECT string_agg(format('LISTEN %I', ch), '; ') FROM "
-	"pg_listening_channels() ch), "
-	"(SELECT string_agg(format('SELECT %s(%s)', CASE WHEN mode = "
-	"'ShareLock' THEN 'pg_advisory_lock_shared' ELSE 'pg_advisory_lock' "
-	"END, CASE WHEN objsubid = 1 THEN ((classid::bigint << 32) | "
-	"objid::bigint)::text ELSE format('%s, %s', classid::bigint - CASE "
-	"WHEN classid::bigint > 2147483647 THEN 4294967296 ELSE 0 END, "
-	"objid::bigint - CASE WHEN objid::bigint > 2147483647 THEN 4294967296 "
-	"ELSE 0 END) END), '; ') FROM pg_locks WHERE locktype = 'advisory' "
-	"AND pid = pg_backend_pid() AND granted), "
-	"(SELECT string_agg(rtrim(statement, '; '), '; ') FROM "
-	"pg_prepared_statements WHERE from_sql AND statement !~ ';\\s*\\S')), "
-	"nullif(concat_ws(', ', CASE WHEN EXISTS (SELECT 1 FROM pg_class "
-	"WHERE relnamespace = pg_my_temp_schema()) THEN 'its temporary "
-	"tables' END, CASE WHEN EXISTS (SELECT 1 FROM pg_cursors WHERE "
-	"is_holdable) THEN 'its WITH HOLD cursors' END, CASE WHEN EXISTS "
-	"(SELECT 1 FROM pg_prepared_statements WHERE from_sql AND statement ~ "
-	"';\\s*\\S') THEN 'a multi-statement PREPARE' END), '')";
-
-/*
- * Session mode: run the capture query once on every session server that is
- * between transactions, before the freeze, and drop the result. A
- * backend's first run of it loads its catalog caches (~10 ms); inside the
- * freeze, with a dozen sessions on two cores, that was most of it. A
- * client that sends meanwhile waits for that one query, with no freeze.
- */
-static void capture_warm(sw_job_t *j)
-{
-	pool_db_t *db = job_db(j);
-	list_node_t *n, *m, *tmp;
-	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db || pool_mode(p) != CFG_POOL_SESSION)
-			continue;
-		/* Safe walk: a failed write closes the server. */
-		statlist_for_each_safe(m, tmp, &p->active_servers)
-		{
-			server_t *s = list_entry(m, server_t, node);
-			client_t *c = s->link;
-			if (c && at_boundary(s) && c->io.rpos == c->io.rlen)
-				server_capture(s, capture_sql, false);
-		}
-	}
-}
-
-/* Start the capture on every linked session server; returns how many. */
-static int capture_start(sw_job_t *j)
-{
-	pool_db_t *db = job_db(j);
-	int k = 0;
-	list_node_t *n, *m, *tmp;
-	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		statlist_for_each_safe(m, tmp, &p->active_servers)
-		{
-			server_t *s = list_entry(m, server_t, node);
-			if (!s->link)
-				continue;
-			server_capture(s, capture_sql, true);
-			k++;
-		}
-	}
-	return k;
-}
-
-/* Captures still running; when none, detach the sessions. */
-static int capture_pending(sw_job_t *j, bool detach)
-{
-	pool_db_t *db = job_db(j);
-	int k = 0;
-	list_node_t *n, *m, *tmp;
-	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		statlist_for_each_safe(m, tmp, &p->active_servers)
-		{
-			server_t *s = list_entry(m, server_t, node);
-			if (s->capturing || s->swallow_rfq > 0) {
-				k++;
-				continue;
-			}
-			if (!detach || !s->link)
-				continue;
-			client_t *c = s->link;
-			c->link = NULL;
-			s->link = NULL;
-			server_close(s, "switchover: session moves to the new "
-					"primary");
-		}
-	}
-	return k;
-}
-
 /* ---- fence journal ---- */
 
 static void journal_reload(sw_ctx_t *x, const cfg_t *cfg)
@@ -670,7 +533,7 @@ static void prewarm_start(sw_job_t *j)
 	if (db)
 		j->prewarm_started =
 			pool_prewarm(j->ctx, db, j->new_host, j->new_port);
-	capture_warm(j);
+	sw_capture_start(j->ctx, job_db(j), true);
 }
 
 /* A synchronous commit that writes WAL: everything committed before it is
@@ -725,12 +588,12 @@ static void freeze(sw_job_t *j)
 	int64_t now = now_us(j);
 	bool cancel = j->o.on_long_xact == LX_CANCEL &&
 		      now - j->freeze_start > 100000 && !j->cancelled_long;
-	int k = in_flight(j, cancel);
+	int k = sw_in_flight(j->ctx, job_db(j), cancel);
 	if (cancel)
 		j->cancelled_long = true;
 	if (k == 0) {
 		enter(j, SW_CAPTURE);
-		j->sessions = capture_start(j);
+		j->sessions = sw_capture_start(j->ctx, job_db(j), false);
 		advance(j);
 		return;
 	}
@@ -746,7 +609,7 @@ static void freeze(sw_job_t *j)
 
 static void capture(sw_job_t *j)
 {
-	if (capture_pending(j, false) > 0) {
+	if (sw_capture_pending(j->ctx, job_db(j), false) > 0) {
 		if (now_us(j) > j->freeze_deadline) {
 			fail(j, "session state capture did not finish");
 			return;
@@ -754,7 +617,7 @@ static void capture(sw_job_t *j)
 		later(j, 1);
 		return;
 	}
-	capture_pending(j, true);
+	sw_capture_pending(j->ctx, job_db(j), true);
 	enter(j, j->o.fence_old ? SW_FENCE : SW_CATCHUP);
 	if (!j->o.fence_old)
 		ask(j, j->old, "SELECT pg_current_wal_lsn()");
