@@ -226,6 +226,7 @@ static int setup_signals(pgs_ctx_t *ctx)
 static void after_iter(ev_loop_t *loop, void *data)
 {
 	(void)loop;
+	conn_txq_run(data);
 	pool_free_justfree(data);
 }
 
@@ -356,6 +357,7 @@ static void shutdown_ctx(pgs_ctx_t *ctx)
 {
 	sw_free(ctx);
 	pool_free_all(ctx);
+	conn_txq_free(ctx);
 	for (int i = 0; i < ctx->nlisteners; i++)
 		if (ctx->listeners[i].fd >= 0)
 			close(ctx->listeners[i].fd);
@@ -438,6 +440,9 @@ int main(int argc, char **argv)
 		"process up: PgBouncer 1.25.0 (pgswitch %s), libevent none "
 		"(epoll), adns: libc, tls: %s",
 		PGSWITCH_VERSION, OPENSSL_VERSION_TEXT);
+	bool batched = conn_txq_init(&ctx, ctx.cfg->io_uring);
+	log_msg(&ctx.log, LOG_LOG, "batched sends (io_uring): %s",
+		batched ? "on" : "off");
 	ev_set_after_iter(ctx.loop, after_iter, &ctx);
 	janitor_start(&ctx);
 	ev_run(ctx.loop);

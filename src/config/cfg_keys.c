@@ -130,6 +130,9 @@ const cfg_key_t cfg_keys[] = {
 	K_TIME("idle_transaction_timeout", FLD(idle_transaction_timeout), "0"),
 	K_STR("ignore_startup_parameters", FLD(ignore_startup_parameters), "",
 	      RW),
+	/* pgswitch: send a loop turn's output in one io_uring_enter() (off,
+	 * or no io_uring: one send() per socket, as PgBouncer does). */
+	K_BOOL("io_uring", FLD(io_uring), "1", RO),
 	K_STR("job_name", NOF, "pgbouncer", RO),
 	K_STR("listen_addr", FLD(listen_addr), "", RO),
 	K_INT("listen_backlog", FLD(listen_backlog), "128", RO, 0, INT_MAX),

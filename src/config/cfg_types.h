@@ -137,7 +137,8 @@ typedef struct cfg {
 	int max_prepared_statements;
 	int so_reuseport;
 	int peer_id;
-	int workers; /* pgswitch: event loops (only 1 implemented) */
+	int workers;  /* pgswitch: event loops (only 1 implemented) */
+	int io_uring; /* pgswitch: batched sends */
 
 	/* auth */
 	int auth_type; /* cfg_auth_type_t */

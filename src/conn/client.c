@@ -62,7 +62,7 @@ void client_update_io(client_t *c)
 	int mask = 0;
 	if (c->io.want_read)
 		mask |= EV_READ;
-	if (buf_pending(&c->io.obuf) > 0)
+	if (buf_pending(&c->io.obuf) > 0 && !c->io.queued)
 		mask |= EV_WRITE;
 	ev_io_set(c->ctx->loop, c->io.fd, mask, client_on_io, c);
 }
@@ -788,11 +788,11 @@ void client_process(client_t *c)
 		return;
 	if (c->link) {
 		server_t *s = c->link;
-		if (!server_flush(s))
+		if (!server_flush_soon(s))
 			return;
 		server_update_io(s);
 	}
-	if (!client_flush(c))
+	if (!client_flush_soon(c))
 		return;
 	/* Stop reading only while the buffer is full. A client waiting for
 	 * a server keeps its read interest: it rarely sends more, and

@@ -58,6 +58,17 @@ void server_update_io(server_t *s);
 void server_log(server_t *s, int lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* End-of-turn output (conn/txq.c). WANT false, or no io_uring: every
+ * flush happens at once. Returns whether batching is on. */
+bool conn_txq_init(pgs_ctx_t *ctx, bool want);
+void conn_txq_free(pgs_ctx_t *ctx);
+/* Send every queued connection's output; call once per loop turn,
+ * before closed objects are freed. */
+void conn_txq_run(pgs_ctx_t *ctx);
+/* Flush now, or queue for the end of the turn; false if it closed. */
+bool client_flush_soon(client_t *c);
+bool server_flush_soon(server_t *s);
+
 /* Shared socket helpers (conn/io.c). */
 void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
 	       const char *user, const conn_addr_t *a, const char *fmt,

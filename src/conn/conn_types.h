@@ -88,7 +88,22 @@ typedef struct conn_io {
 	bool eof;
 	bool want_read;
 	bool want_write;
+	bool queued; /* output waits for the end-of-turn batch send */
 } conn_io_t;
+
+/* Connections whose output is sent together at the end of a loop turn
+ * (conn/txq.c). */
+typedef struct conn_txq_ent {
+	void *obj;
+	bool server;
+} conn_txq_ent_t;
+
+struct net_txb;
+typedef struct conn_txq {
+	conn_txq_ent_t *v;
+	int n, cap;
+	struct net_txb *txb; /* NULL: send() one by one */
+} conn_txq_t;
 
 typedef struct conn_addr {
 	char host[64];

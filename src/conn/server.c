@@ -40,7 +40,7 @@ void server_update_io(server_t *s)
 	int mask = 0;
 	if (s->io.want_read)
 		mask |= EV_READ;
-	if (buf_pending(&s->io.obuf) > 0 || !s->connected)
+	if ((buf_pending(&s->io.obuf) > 0 && !s->io.queued) || !s->connected)
 		mask |= EV_WRITE;
 	ev_io_set(s->ctx->loop, s->io.fd, mask, server_on_io, s);
 }
@@ -675,7 +675,7 @@ void server_process(server_t *s)
 	/* Flush what we produced for the client we served this turn, even
 	 * if the server was closed on release (its reply is complete). */
 	client_t *c = c0 ? c0 : s->link;
-	if (c && c->state != CL_JUSTFREE && client_flush(c))
+	if (c && c->state != CL_JUSTFREE && client_flush_soon(c))
 		client_update_io(c);
 	if (s->state == SV_JUSTFREE)
 		return;
@@ -686,7 +686,7 @@ void server_process(server_t *s)
 		if (s->state == SV_JUSTFREE)
 			return;
 	}
-	if (!server_flush(s))
+	if (!server_flush_soon(s))
 		return;
 	if (s->link && buf_pending(&s->link->io.obuf) > CONN_HIGH_WATER)
 		s->io.want_read = false;

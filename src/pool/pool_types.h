@@ -153,6 +153,8 @@ struct pgs_ctx {
 	uint8_t rand_pool[256];
 	uint32_t rand_left;
 
+	conn_txq_t txq;
+
 	void *sw; /* switchover state (src/switch), opaque here */
 };
 

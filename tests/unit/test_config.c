@@ -995,8 +995,9 @@ static void test_cfg_show(void **state)
 		prev = row;
 	}
 	assert_int_equal(i, cfg_nkeys);
-	/* 99 PgBouncer 1.25 keys plus workers and switchover_state_file. */
-	assert_int_equal(i, 101);
+	/* 99 PgBouncer 1.25 keys plus io_uring, workers and
+	 * switchover_state_file. */
+	assert_int_equal(i, 102);
 	assert_false(cfg_show(cfg, i, &row));
 	assert_false(cfg_show(NULL, 0, &row));
 

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * txq.c - end-of-turn output for the forwarding paths.
+ *
+ * Forwarding a query or a reply queues the connection instead of sending
+ * at once; after the loop turn every queued socket is written by one
+ * batch (net/txb.c). Each send() wakes a process (a backend, a client)
+ * that may take the CPU from the one thread every transaction crosses:
+ * one system call per turn wakes them all and returns to us once.
+ * Without io_uring nothing is queued and sends happen at once, as before.
+ *
+ * Only small output is queued: anything near the buffer's high-water
+ * mark is sent at once, so the flow-control checks see what they saw
+ * before. A queued object is never freed before the batch (frees happen
+ * after it in the same hook), and one closed meanwhile is skipped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn/conn.h"
+#include "net/txb.h"
+#include "pool/pool_types.h"
+
+#define TXQ_SMALL (64 * 1024)
+#define TXQ_BATCH 256
+
+bool conn_txq_init(pgs_ctx_t *ctx, bool want)
+{
+	ctx->txq.txb = want ? net_txb_create(TXQ_BATCH) : NULL;
+	return ctx->txq.txb != NULL;
+}
+
+void conn_txq_free(pgs_ctx_t *ctx)
+{
+	net_txb_destroy(ctx->txq.txb);
+	free(ctx->txq.v);
+	memset(&ctx->txq, 0, sizeof(ctx->txq));
+}
+
+static bool enqueue(pgs_ctx_t *ctx, conn_io_t *io, void *obj, bool server)
+{
+	conn_txq_t *q = &ctx->txq;
+	if (io->queued)
+		return true;
+	if (!q->txb || buf_pending(&io->obuf) >= TXQ_SMALL)
+		return false;
+	if (q->n == q->cap) {
+		int cap = q->cap ? q->cap * 2 : 64;
+		conn_txq_ent_t *v = realloc(q->v, (size_t)cap * sizeof(*v));
+		if (!v)
+			return false;
+		q->v = v;
+		q->cap = cap;
+	}
+	q->v[q->n++] = (conn_txq_ent_t){.obj = obj, .server = server};
+	io->queued = true;
+	return true;
+}
+
+bool client_flush_soon(client_t *c)
+{
+	if (buf_pending(&c->io.obuf) == 0)
+		return true;
+	/* The console's close-after-reply waits for an EV_WRITE. */
+	if (!c->admin && enqueue(c->ctx, &c->io, c, false))
+		return true;
+	return client_flush(c);
+}
+
+bool server_flush_soon(server_t *s)
+{
+	if (buf_pending(&s->io.obuf) == 0 || !s->connected)
+		return true;
+	if (enqueue(s->ctx, &s->io, s, true))
+		return true;
+	return server_flush(s);
+}
+
+static conn_io_t *ent_io(const conn_txq_ent_t *e)
+{
+	if (e->server) {
+		server_t *s = e->obj;
+		return s->state == SV_JUSTFREE ? NULL : &s->io;
+	}
+	client_t *c = e->obj;
+	return c->state == CL_JUSTFREE ? NULL : &c->io;
+}
+
+/* Account for one send's result; closes on a hard error. */
+static void settle(const conn_txq_ent_t *e, long r)
+{
+	conn_io_t *io = ent_io(e);
+	if (!io)
+		return;
+	io->queued = false;
+	if (r > 0)
+		buf_consume(&io->obuf, (size_t)r);
+	bool failed = r < 0 && r != -EAGAIN && r != -EWOULDBLOCK && r != -EINTR;
+	if (e->server) {
+		server_t *s = e->obj;
+		if (failed)
+			server_close(s, "server conn crashed?");
+		else
+			server_update_io(s);
+	} else {
+		client_t *c = e->obj;
+		if (failed)
+			client_close(c, NULL, "client unexpected eof");
+		else
+			client_update_io(c);
+	}
+}
+
+/* Without a ring (or after it failed): one send() each. */
+static long send_now(const conn_txq_ent_t *e)
+{
+	conn_io_t *io = ent_io(e);
+	if (!io)
+		return 0;
+	/* conn_io_flush consumes what it sends: nothing left to count. */
+	return conn_io_flush(io) < 0 ? -EPIPE : 0;
+}
+
+static void run_batch(pgs_ctx_t *ctx, conn_txq_ent_t *b, int n)
+{
+	net_txb_item_t items[TXQ_BATCH];
+	long res[TXQ_BATCH];
+	int slot[TXQ_BATCH];
+	unsigned k = 0;
+	for (int i = 0; i < n; i++) {
+		conn_io_t *io = ent_io(&b[i]);
+		slot[i] = -1;
+		if (!io || buf_pending(&io->obuf) == 0)
+			continue;
+		slot[i] = (int)k;
+		items[k++] = (net_txb_item_t){.fd = io->fd,
+					      .buf = buf_head(&io->obuf),
+					      .len = buf_pending(&io->obuf)};
+	}
+	bool ring = false;
+	if (k > 0 && ctx->txq.txb) {
+		ring = net_txb_send(ctx->txq.txb, items, k, res) == 0;
+		if (!ring) {
+			net_txb_destroy(ctx->txq.txb);
+			ctx->txq.txb = NULL;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		long r = 0;
+		if (slot[i] >= 0)
+			r = ring ? res[slot[i]] : send_now(&b[i]);
+		settle(&b[i], r);
+	}
+}
+
+void conn_txq_run(pgs_ctx_t *ctx)
+{
+	conn_txq_t *q = &ctx->txq;
+	conn_txq_ent_t b[TXQ_BATCH];
+	/* Settling can close connections and so queue more output (a
+	 * released server serves the next client): go until empty. */
+	while (q->n > 0) {
+		int n = q->n < TXQ_BATCH ? q->n : TXQ_BATCH;
+		memcpy(b, q->v, (size_t)n * sizeof(*b));
+		q->n -= n;
+		memmove(q->v, q->v + n, (size_t)q->n * sizeof(*b));
+		run_batch(ctx, b, n);
+	}
+}
