@@ -763,11 +763,14 @@ static bool process_active(client_t *c)
 	return true;
 }
 
-void client_process(client_t *c)
+/* One pass over buffered input; true when it should run again (see
+ * server.c's process_pass: input left behind by back-pressure that the
+ * flush has since relieved, with no event to come for it). */
+static bool process_pass(client_t *c)
 {
 	for (int guard = 0; guard < 100000; guard++) {
 		if (c->state == CL_JUSTFREE)
-			return;
+			return false;
 		if (c->io.rpos == c->io.rlen) {
 			c->io.rpos = c->io.rlen = 0;
 			break;
@@ -785,15 +788,20 @@ void client_process(client_t *c)
 			break;
 	}
 	if (c->state == CL_JUSTFREE)
-		return;
-	if (c->link) {
-		server_t *s = c->link;
-		if (!server_flush_soon(s))
-			return;
-		server_update_io(s);
+		return false;
+	server_t *s0 = c->link;
+	bool throttled = s0 && c->io.rpos < c->io.rlen &&
+			 buf_pending(&s0->io.obuf) > CONN_HIGH_WATER;
+	if (s0) {
+		if (!server_flush_soon(s0))
+			return false;
+		server_update_io(s0);
 	}
 	if (!client_flush_soon(c))
-		return;
+		return false;
+	if (throttled && c->link == s0 &&
+	    buf_pending(&s0->io.obuf) <= CONN_HIGH_WATER)
+		return true;
 	/* Stop reading only while the buffer is full. A client waiting for
 	 * a server keeps its read interest: it rarely sends more, and
 	 * toggling it cost two epoll_ctl calls per wait (and we see its
@@ -804,6 +812,13 @@ void client_process(client_t *c)
 	if (c->link && buf_pending(&c->link->io.obuf) > CONN_HIGH_WATER)
 		c->io.want_read = false;
 	client_update_io(c);
+	return false;
+}
+
+void client_process(client_t *c)
+{
+	for (int pass = 0; pass < 1024 && process_pass(c); pass++)
+		;
 }
 
 static void client_on_io(ev_loop_t *loop, int fd, void *data, int mask)

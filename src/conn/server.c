@@ -653,12 +653,16 @@ static bool own_step(server_t *s)
 	return true;
 }
 
-void server_process(server_t *s)
+/* One pass over buffered input. Returns true when it stopped only
+ * because the client's output was over the high-water mark and the
+ * flush has since drained it while input is still buffered: with no
+ * more bytes arriving from the server, no event would ever resume it. */
+static bool process_pass(server_t *s)
 {
 	client_t *c0 = s->link;
 	for (int guard = 0; guard < 100000; guard++) {
 		if (s->state == SV_JUSTFREE)
-			return;
+			return false;
 		if (s->io.rpos == s->io.rlen) {
 			s->io.rpos = s->io.rlen = 0;
 			break;
@@ -672,29 +676,42 @@ void server_process(server_t *s)
 		if (!more)
 			break;
 	}
+	bool throttled = s->link && s->io.rpos < s->io.rlen &&
+			 buf_pending(&s->link->io.obuf) > CONN_HIGH_WATER;
 	/* Flush what we produced for the client we served this turn, even
 	 * if the server was closed on release (its reply is complete). */
 	client_t *c = c0 ? c0 : s->link;
 	if (c && c->state != CL_JUSTFREE && client_flush_soon(c))
 		client_update_io(c);
 	if (s->state == SV_JUSTFREE)
-		return;
+		return false;
 	if (s->ready_pending) {
 		s->ready_pending = false;
 		if (s->state == SV_IDLE)
 			pool_server_ready(s);
 		if (s->state == SV_JUSTFREE)
-			return;
+			return false;
 	}
 	if (!server_flush_soon(s))
-		return;
-	if (s->link && buf_pending(&s->link->io.obuf) > CONN_HIGH_WATER)
+		return false;
+	if (s->link && buf_pending(&s->link->io.obuf) > CONN_HIGH_WATER) {
 		s->io.want_read = false;
-	else
+	} else {
+		if (throttled && s->link == c0 && c0 &&
+		    c0->state != CL_JUSTFREE)
+			return true;
 		/* Unprocessed bytes less than a full buffer: a read
 		 * compacts first, so there is room. */
 		s->io.want_read = s->io.rlen - s->io.rpos < s->io.rcap;
+	}
 	server_update_io(s);
+	return false;
+}
+
+void server_process(server_t *s)
+{
+	for (int pass = 0; pass < 1024 && process_pass(s); pass++)
+		;
 }
 
 void server_reset(server_t *s, const char *sql)

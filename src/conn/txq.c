@@ -41,10 +41,12 @@ void conn_txq_free(pgs_ctx_t *ctx)
 static bool enqueue(pgs_ctx_t *ctx, conn_io_t *io, void *obj, bool server)
 {
 	conn_txq_t *q = &ctx->txq;
-	if (io->queued)
-		return true;
+	/* Grown large since it was queued: send now, so the high-water
+	 * checks that follow see what a plain flush leaves. */
 	if (!q->txb || buf_pending(&io->obuf) >= TXQ_SMALL)
 		return false;
+	if (io->queued)
+		return true;
 	if (q->n == q->cap) {
 		int cap = q->cap ? q->cap * 2 : 64;
 		conn_txq_ent_t *v = realloc(q->v, (size_t)cap * sizeof(*v));
@@ -87,39 +89,54 @@ static conn_io_t *ent_io(const conn_txq_ent_t *e)
 	return c->state == CL_JUSTFREE ? NULL : &c->io;
 }
 
-/* Account for one send's result; closes on a hard error. */
-static void settle(const conn_txq_ent_t *e, long r)
-{
-	conn_io_t *io = ent_io(e);
-	if (!io)
-		return;
-	io->queued = false;
-	if (r > 0)
-		buf_consume(&io->obuf, (size_t)r);
-	bool failed = r < 0 && r != -EAGAIN && r != -EWOULDBLOCK && r != -EINTR;
-	if (e->server) {
-		server_t *s = e->obj;
-		if (failed)
-			server_close(s, "server conn crashed?");
-		else
-			server_update_io(s);
-	} else {
-		client_t *c = e->obj;
-		if (failed)
-			client_close(c, NULL, "client unexpected eof");
-		else
-			client_update_io(c);
-	}
-}
-
-/* Without a ring (or after it failed): one send() each. */
+/* Without a ring, for an item the ring never took, or after it failed:
+ * one send() now. Returns 0 (conn_io_flush consumed what it sent) or a
+ * hard error. */
 static long send_now(const conn_txq_ent_t *e)
 {
 	conn_io_t *io = ent_io(e);
 	if (!io)
 		return 0;
-	/* conn_io_flush consumes what it sends: nothing left to count. */
 	return conn_io_flush(io) < 0 ? -EPIPE : 0;
+}
+
+static bool hard_error(long r)
+{
+	return r < 0 && r != -EAGAIN && r != -EWOULDBLOCK && r != -EINTR;
+}
+
+/* After the bytes are accounted for: close on a hard error, else set the
+ * I/O interest, and let a peer that back-pressure stopped go on (what
+ * the EV_WRITE handlers do when output drains). */
+static void settle(const conn_txq_ent_t *e, long r)
+{
+	if (!ent_io(e))
+		return;
+	if (e->server) {
+		server_t *s = e->obj;
+		if (hard_error(r)) {
+			server_close(s, "server conn crashed?");
+			return;
+		}
+		server_update_io(s);
+		client_t *c = s->link;
+		if (c && buf_pending(&s->io.obuf) < CONN_HIGH_WATER &&
+		    (c->io.rpos < c->io.rlen || !c->io.want_read))
+			client_process(c);
+		return;
+	}
+	client_t *c = e->obj;
+	if (hard_error(r)) {
+		client_close(c, NULL, "client unexpected eof");
+		return;
+	}
+	client_update_io(c);
+	server_t *s = c->link;
+	if (s && buf_pending(&c->io.obuf) < CONN_HIGH_WATER &&
+	    (s->io.rpos < s->io.rlen || !s->io.want_read)) {
+		s->io.want_read = true;
+		server_process(s);
+	}
 }
 
 static void run_batch(pgs_ctx_t *ctx, conn_txq_ent_t *b, int n)
@@ -131,27 +148,37 @@ static void run_batch(pgs_ctx_t *ctx, conn_txq_ent_t *b, int n)
 	for (int i = 0; i < n; i++) {
 		conn_io_t *io = ent_io(&b[i]);
 		slot[i] = -1;
-		if (!io || buf_pending(&io->obuf) == 0)
+		if (!io)
+			continue;
+		io->queued = false;
+		if (buf_pending(&io->obuf) == 0)
 			continue;
 		slot[i] = (int)k;
-		items[k++] = (net_txb_item_t){.fd = io->fd,
-					      .buf = buf_head(&io->obuf),
-					      .len = buf_pending(&io->obuf)};
+		items[k] = (net_txb_item_t){.fd = io->fd,
+					    .buf = buf_head(&io->obuf),
+					    .len = buf_pending(&io->obuf)};
+		res[k++] = -ECANCELED;
 	}
-	bool ring = false;
-	if (k > 0 && ctx->txq.txb) {
-		ring = net_txb_send(ctx->txq.txb, items, k, res) == 0;
-		if (!ring) {
-			net_txb_destroy(ctx->txq.txb);
-			ctx->txq.txb = NULL;
-		}
+	if (k > 0 && ctx->txq.txb &&
+	    net_txb_send(ctx->txq.txb, items, k, res) < 0) {
+		net_txb_destroy(ctx->txq.txb);
+		ctx->txq.txb = NULL;
 	}
+	/* Account for every send before anything can close: a close sends
+	 * its peer's buffer synchronously, which must not start with bytes
+	 * the batch already sent. */
+	long r[TXQ_BATCH];
 	for (int i = 0; i < n; i++) {
-		long r = 0;
-		if (slot[i] >= 0)
-			r = ring ? res[slot[i]] : send_now(&b[i]);
-		settle(&b[i], r);
+		r[i] = slot[i] < 0 ? 0 : res[slot[i]];
+		if (r[i] > 0)
+			buf_consume(&ent_io(&b[i])->obuf, (size_t)r[i]);
+		else if (r[i] == -ECANCELED || r[i] == -EINVAL)
+			/* Not taken by the ring, or a kernel that cannot
+			 * send this way: plain send(). */
+			r[i] = send_now(&b[i]);
 	}
+	for (int i = 0; i < n; i++)
+		settle(&b[i], r[i]);
 }
 
 void conn_txq_run(pgs_ctx_t *ctx)

@@ -94,6 +94,23 @@ static int map_rings(net_txb_t *t, const struct io_uring_params *p)
 	return 0;
 }
 
+/* Kernels 5.1-5.5 set up rings but know no IORING_OP_SEND: every send
+ * would fail. The probe itself arrived in 5.6, with the opcode. */
+static bool send_supported(int fd)
+{
+	size_t len = sizeof(struct io_uring_probe) +
+		     256 * sizeof(struct io_uring_probe_op);
+	struct io_uring_probe *pr = calloc(1, len);
+	if (!pr)
+		return false;
+	bool ok = syscall(__NR_io_uring_register, fd, IORING_REGISTER_PROBE, pr,
+			  256) == 0 &&
+		  pr->ops_len > IORING_OP_SEND &&
+		  (pr->ops[IORING_OP_SEND].flags & IO_URING_OP_SUPPORTED);
+	free(pr);
+	return ok;
+}
+
 net_txb_t *net_txb_create(unsigned depth)
 {
 	if (depth == 0 || depth > 4096) {
@@ -121,6 +138,12 @@ net_txb_t *net_txb_create(unsigned depth)
 		return NULL;
 	}
 	t->depth = p.sq_entries < depth ? p.sq_entries : depth;
+	if (!send_supported(t->fd)) {
+		close(t->fd);
+		free(t);
+		errno = ENOSYS;
+		return NULL;
+	}
 	if (map_rings(t, &p) < 0) {
 		int e = errno;
 		net_txb_destroy(t);
@@ -186,28 +209,33 @@ int net_txb_send(net_txb_t *t, const net_txb_item_t *items, unsigned n,
 		sqe->user_data = i;
 		t->sq_array[idx] = idx;
 		tail++;
-		res[i] = -EIO;
+		res[i] = -ECANCELED;
 	}
 	__atomic_store_n(t->sq_tail, tail, __ATOMIC_RELEASE);
 
+	/* The kernel takes entries in ring order, so items from SUBMITTED
+	 * on were never seen by it if we stop early. */
 	unsigned submitted = 0, done = 0;
 	for (int guard = 0; guard < 1000 && done < n; guard++) {
 		int r = sys_enter(t->fd, n - submitted, n - done,
 				  IORING_ENTER_GETEVENTS);
 		if (r < 0 && errno != EINTR && errno != EAGAIN &&
 		    errno != EBUSY) {
-			int e = errno;
-			/* Entries may be left in the ring in an unknown
-			 * state: never use it again. */
 			t->broken = true;
-			done += reap(t, n, res);
-			return submitted == 0 ? -e : 0;
+			break;
 		}
 		if (r > 0)
 			submitted += (unsigned)r;
 		done += reap(t, n, res);
 	}
-	if (done < n)
+	if (done < n) {
+		/* Entries may be left in the ring: never use it again. A
+		 * send taken but not completed may still happen: report it
+		 * failed rather than let the caller send it twice. */
 		t->broken = true;
-	return 0;
+		for (unsigned i = 0; i < submitted && i < n; i++)
+			if (res[i] == -ECANCELED)
+				res[i] = -EIO;
+	}
+	return t->broken ? -EIO : 0;
 }

@@ -28,10 +28,11 @@ void net_txb_destroy(net_txb_t *t);
 /* Most items one net_txb_send() takes. */
 unsigned net_txb_depth(const net_txb_t *t);
 /* Send each item once, non-blocking (MSG_DONTWAIT | MSG_NOSIGNAL):
- * RES[i] is the bytes sent or -errno (-EAGAIN: socket buffer full).
- * Returns 0, or -errno when the batch could not be run at all (then
- * nothing was sent and the caller falls back to send()). N must not
- * exceed the depth. */
+ * RES[i] is the bytes sent or -errno (-EAGAIN: socket buffer full), or
+ * -ECANCELED when the item was never handed to the kernel: the caller
+ * sends that one itself. Returns 0, or -EIO when the ring failed and
+ * must not be used again (RES is still valid per item), or -EINVAL when
+ * N exceeds the depth (nothing attempted). */
 int net_txb_send(net_txb_t *t, const net_txb_item_t *items, unsigned n,
 		 long *res);
 

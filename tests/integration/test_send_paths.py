@@ -63,3 +63,30 @@ def test_output_paths_deliver_everything(pooler_factory, uring):
         want = "".join("%d\trow %d\n" % (i, i) for i in range(5000)).encode()
         assert got == want
         assert c.execute("SELECT 'after'").fetchone() == ("after",)
+
+
+@pytest.mark.parametrize("uring", ["1", "0"])
+def test_big_pkt_buf_back_pressure_resumes(pooler_factory, uring):
+    """With pkt_buf far above the 256 KiB back-pressure mark, one server
+    read holds more than the client may have pending. Forwarding stops at
+    the mark with the rest of the reply still in our read buffer; once the
+    flush drains the client's output, the rest must be forwarded at once:
+    the server has sent everything, so no read event will ever come for
+    it. (Both output paths hung here before session 3.)"""
+    p = pooler_factory(mode="transaction", pool_size=2, extra={"pkt_buf": "1048576", "io_uring": uring})
+    with p.connect() as c:
+        for _ in range(3):
+            cur = c.cursor()
+            cur.execute("SELECT i, repeat(md5(i::text), 64) FROM generate_series(1, 20000) AS i")
+            n = 0
+            for i, s in cur:
+                n += 1
+                if i % 5000 == 0:
+                    assert s == hashlib.md5(str(i).encode()).hexdigest() * 64
+            assert n == 20000
+            got = 0
+            with cur.copy("COPY (SELECT repeat('y', 3000) FROM generate_series(1, 3000)) TO STDOUT") as cp:
+                for chunk in cp:
+                    got += len(bytes(chunk))
+            assert got == 3000 * 3001
+        assert c.execute("SELECT 'after'").fetchone() == ("after",)
