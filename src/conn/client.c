@@ -821,6 +821,16 @@ void client_process(client_t *c)
 		;
 }
 
+void client_drained(client_t *c)
+{
+	server_t *s = c->link;
+	if (s && buf_pending(&c->io.obuf) < CONN_HIGH_WATER &&
+	    (s->io.rpos < s->io.rlen || !s->io.want_read)) {
+		s->io.want_read = true;
+		server_process(s);
+	}
+}
+
 static void client_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 {
 	client_t *c = data;
@@ -833,13 +843,9 @@ static void client_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 			client_close(c, NULL, "admin command completed");
 			return;
 		}
-		/* Output drained: let the server feed us again. */
-		if (c->link && buf_pending(&c->io.obuf) < CONN_HIGH_WATER) {
-			c->link->io.want_read = true;
-			server_process(c->link);
-			if (c->state == CL_JUSTFREE)
-				return;
-		}
+		client_drained(c);
+		if (c->state == CL_JUSTFREE)
+			return;
 	}
 	if (mask & EV_READ) {
 		int n = conn_io_read(&c->io);

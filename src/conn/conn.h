@@ -68,6 +68,10 @@ void conn_txq_run(pgs_ctx_t *ctx);
 /* Flush now, or queue for the end of the turn; false if it closed. */
 bool client_flush_soon(client_t *c);
 bool server_flush_soon(server_t *s);
+/* Output went below the high-water mark (EV_WRITE or the batch): let a
+ * peer that back-pressure stopped go on. */
+void client_drained(client_t *c);
+void server_drained(server_t *s);
 
 /* Shared socket helpers (conn/io.c). */
 void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,

@@ -794,6 +794,14 @@ static void on_connected(server_t *s)
 	}
 }
 
+void server_drained(server_t *s)
+{
+	client_t *c = s->link;
+	if (c && buf_pending(&s->io.obuf) < CONN_HIGH_WATER &&
+	    (c->io.rpos < c->io.rlen || !c->io.want_read))
+		client_process(c);
+}
+
 static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 {
 	server_t *s = data;
@@ -808,14 +816,9 @@ static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 	if (mask & EV_WRITE) {
 		if (!server_flush(s))
 			return;
-		/* Output drained: the client may go on sending. */
-		client_t *c = s->link;
-		if (c && buf_pending(&s->io.obuf) < CONN_HIGH_WATER &&
-		    (c->io.rpos < c->io.rlen || !c->io.want_read)) {
-			client_process(c);
-			if (s->state == SV_JUSTFREE)
-				return;
-		}
+		server_drained(s);
+		if (s->state == SV_JUSTFREE)
+			return;
 	}
 	if (mask & EV_READ) {
 		int n = conn_io_read(&s->io);

@@ -106,8 +106,8 @@ static bool hard_error(long r)
 }
 
 /* After the bytes are accounted for: close on a hard error, else set the
- * I/O interest, and let a peer that back-pressure stopped go on (what
- * the EV_WRITE handlers do when output drains). */
+ * I/O interest and let a peer that back-pressure stopped go on, as the
+ * EV_WRITE handlers do. */
 static void settle(const conn_txq_ent_t *e, long r)
 {
 	if (!ent_io(e))
@@ -119,10 +119,7 @@ static void settle(const conn_txq_ent_t *e, long r)
 			return;
 		}
 		server_update_io(s);
-		client_t *c = s->link;
-		if (c && buf_pending(&s->io.obuf) < CONN_HIGH_WATER &&
-		    (c->io.rpos < c->io.rlen || !c->io.want_read))
-			client_process(c);
+		server_drained(s);
 		return;
 	}
 	client_t *c = e->obj;
@@ -131,12 +128,7 @@ static void settle(const conn_txq_ent_t *e, long r)
 		return;
 	}
 	client_update_io(c);
-	server_t *s = c->link;
-	if (s && buf_pending(&c->io.obuf) < CONN_HIGH_WATER &&
-	    (s->io.rpos < s->io.rlen || !s->io.want_read)) {
-		s->io.want_read = true;
-		server_process(s);
-	}
+	client_drained(c);
 }
 
 static void run_batch(pgs_ctx_t *ctx, conn_txq_ent_t *b, int n)
