@@ -41,6 +41,7 @@ static const cfg_lookup_t auth_type_lk[] = {
 	{"hba", CFG_AUTH_HBA},
 	{"ldap", CFG_AUTH_LDAP},
 	{"pam", CFG_AUTH_PAM},
+	{"peer", CFG_AUTH_PEER},
 	{"scram-sha-256", CFG_AUTH_SCRAM},
 	{NULL, 0},
 };
@@ -641,8 +642,6 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 
 	if (strcmp(k->name, "auth_type") == 0) {
 		switch (cfg->auth_type) {
-		case CFG_AUTH_CERT:
-		case CFG_AUTH_HBA:
 		case CFG_AUTH_PAM:
 		case CFG_AUTH_LDAP:
 			snprintf(buf, len,
@@ -870,5 +869,7 @@ const char *cfg_pool_mode_name(cfg_pool_mode_t m)
 
 const char *cfg_auth_type_name(cfg_auth_type_t t)
 {
+	if (t == CFG_AUTH_REJECT)
+		return "reject";
 	return lookup_name(auth_type_lk, (int)t);
 }

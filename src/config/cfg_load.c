@@ -797,7 +797,7 @@ static void load_file(loader_t *ld, char *real, const where_t *from)
 
 /* ---- entry point ------------------------------------------------------- */
 
-/* Whole-file checks: worth a warning, never worth refusing to start. */
+/* Whole-file checks: worth a warning, rarely worth refusing to start. */
 static void post_checks(loader_t *ld, const char *main_file)
 {
 	const cfg_t *cfg = ld->cfg;
@@ -813,6 +813,11 @@ static void post_checks(loader_t *ld, const char *main_file)
 		     "auth_type %s needs auth_file or auth_user: no client "
 		     "will be able to log in",
 		     cfg_auth_type_name((cfg_auth_type_t)cfg->auth_type));
+	/* PgBouncer refuses this config: the console has no auth_user. */
+	if (strcmp(cfg->auth_dbname, "pgbouncer") == 0)
+		ERR(ld, &w,
+		    "cannot use the reserved \"pgbouncer\" database as an "
+		    "auth_dbname");
 	if (!cfg->listen_addr[0] && !cfg->unix_socket_dir[0])
 		WARN(ld, &w,
 		     "neither listen_addr nor unix_socket_dir is set: "

@@ -21,15 +21,17 @@ typedef enum cfg_pool_mode {
 } cfg_pool_mode_t;
 
 typedef enum cfg_auth_type {
-	CFG_AUTH_ANY,	/* "any": no auth, any user name */
-	CFG_AUTH_TRUST, /* "trust" */
-	CFG_AUTH_PLAIN, /* "plain" */
-	CFG_AUTH_MD5,	/* "md5" */
-	CFG_AUTH_SCRAM, /* "scram-sha-256" */
-	CFG_AUTH_CERT,	/* accepted, not yet supported */
-	CFG_AUTH_HBA,	/* accepted, not yet supported */
-	CFG_AUTH_PAM,	/* accepted, not yet supported */
-	CFG_AUTH_LDAP,	/* accepted, not yet supported */
+	CFG_AUTH_ANY,	 /* "any": no auth, any user name */
+	CFG_AUTH_TRUST,	 /* "trust" */
+	CFG_AUTH_PLAIN,	 /* "plain" */
+	CFG_AUTH_MD5,	 /* "md5" */
+	CFG_AUTH_SCRAM,	 /* "scram-sha-256" */
+	CFG_AUTH_CERT,	 /* "cert": TLS client certificate CN */
+	CFG_AUTH_HBA,	 /* "hba": per connection from auth_hba_file */
+	CFG_AUTH_PAM,	 /* accepted, not supported */
+	CFG_AUTH_LDAP,	 /* accepted, not supported */
+	CFG_AUTH_PEER,	 /* "peer": Unix socket peer credentials */
+	CFG_AUTH_REJECT, /* an hba rule's "reject"; not an auth_type value */
 } cfg_auth_type_t;
 
 typedef enum cfg_sev { CFG_WARNING, CFG_ERROR } cfg_sev_t;

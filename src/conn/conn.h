@@ -52,6 +52,18 @@ void server_reset(server_t *s, const char *sql);
  * sw_replay / sw_error; else the result is dropped (a warm-up). */
 void server_capture(server_t *s, const char *sql, bool keep);
 void server_cancel(pgs_ctx_t *ctx, server_t *target);
+/* Run C's auth_query on idle server S of C's (auth) pool; the result
+ * goes to client_auth_lookup_done() and S back to its pool. */
+void server_auth_query(server_t *s, client_t *c);
+/* The auth_query's outcome for a login. */
+typedef struct client_lookup {
+	int rows;     /* 0: no such user */
+	char *secret; /* the password column, NULL if NULL */
+	char *error;  /* server error, or a malformed result */
+} client_lookup_t;
+/* C is back in CL_LOGIN, its pool still the auth pool. */
+void client_auth_lookup_done(client_t *c, const client_lookup_t *res);
+const char *client_auth_step_name(client_auth_step_t st);
 void server_process(server_t *s);
 bool server_flush(server_t *s);
 void server_update_io(server_t *s);

@@ -8,6 +8,8 @@
  *
  * Client states:
  *   CL_LOGIN         startup packet and authentication
+ *   CL_WAITING_AUTH  login paused: its pool is the auth pool (auth_user
+ *                    on auth_dbname) until a server ran auth_query for it
  *   CL_WAITING_LOGIN authenticated, waiting for a first server login so
  *                    the pool knows the server's ParameterStatus set
  *   CL_WAITING       has a request but no server (queue is FIFO)
@@ -46,6 +48,7 @@ typedef enum client_state {
 	CL_FREE = 0,
 	CL_JUSTFREE,
 	CL_LOGIN,
+	CL_WAITING_AUTH,
 	CL_WAITING_LOGIN,
 	CL_WAITING,
 	CL_ACTIVE,
@@ -61,6 +64,21 @@ typedef enum server_state {
 	SV_TESTED,
 	SV_CANCEL,
 } server_state_t;
+
+/*
+ * Where a client's login is (CL_LOGIN and CL_WAITING_AUTH). The password
+ * steps say which request we sent and so which reply we expect.
+ */
+typedef enum client_auth_step {
+	AUTH_STEP_STARTUP,   /* waiting for SSLRequest / StartupMessage */
+	AUTH_STEP_TLS,	     /* TLS handshake after SSLRequest or direct */
+	AUTH_STEP_QUERY,     /* auth_query lookup running (CL_WAITING_AUTH) */
+	AUTH_STEP_PLAIN,     /* sent AuthenticationCleartextPassword */
+	AUTH_STEP_MD5,	     /* sent AuthenticationMD5Password */
+	AUTH_STEP_SASL_INIT, /* sent AuthenticationSASL */
+	AUTH_STEP_SASL_CONT, /* sent AuthenticationSASLContinue */
+	AUTH_STEP_DONE,	     /* authenticated */
+} client_auth_step_t;
 
 /*
  * Tracked session parameters: re-synced with SET when a client gets a
@@ -85,6 +103,7 @@ typedef struct conn_io {
 	uint32_t rpos; /* processed up to here */
 	uint32_t rlen; /* filled up to here */
 	buf_t obuf;
+	struct tls_conn *tls; /* NULL: plain socket */
 	bool eof;
 	bool want_read;
 	bool want_write;
@@ -133,10 +152,21 @@ struct client {
 	bool close_after_flush;
 
 	/* login */
-	int auth_step;
+	client_auth_step_t auth_step;
+	int auth_method; /* cfg_auth_type_t, after hba */
 	uint8_t md5_salt[4];
 	scram_server_t *scram;
-	const char *secret; /* stored secret of the user, or NULL */
+	char *secret;	 /* stored secret of the user (owned), or NULL */
+	bool user_known; /* in auth_file or found by auth_query */
+	char *hba_map;	 /* ident map of the matched hba rule (cert, peer) */
+	/* A failure known before authentication (unknown database) is told
+	 * only after it, as PostgreSQL does: nothing leaks to a client that
+	 * cannot log in. */
+	const char *late_sqlstate;
+	char *late_error;
+	char *lookup_sql;    /* the auth_query to run for this login */
+	bool lookup_done;    /* auth_query ran */
+	bool lookup_missing; /* auth_query found no such user */
 
 	/* forwarding */
 	uint32_t fwd_left; /* bytes of the current message still to pass */
@@ -188,7 +218,14 @@ struct server {
 	 * server is mid-batch, not between transactions. */
 	bool unsynced;
 	bool capturing; /* switchover: our capture query is running */
-	bool replaying; /* switchover: the session replay is running */
+	/* auth_query: the reply goes to this client's login, not to it */
+	bool auth_lookup;
+	int auth_rows;	   /* DataRows of the auth_query seen */
+	int auth_commands; /* CommandCompletes seen (1st is the SET) */
+	char *auth_secret; /* password column of the one row */
+	bool auth_null;	   /* the password column was NULL */
+	char *auth_error;  /* ErrorResponse message from the lookup */
+	bool replaying;	   /* switchover: the session replay is running */
 
 	uint32_t fwd_left;
 	uint32_t drop_left; /* bytes of a swallowed message to skip */

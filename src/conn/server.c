@@ -15,8 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "auth/auth.h"
 #include "config/cfg.h"
+#include "conn/client_int.h"
 #include "conn/conn.h"
 #include "net/sock.h"
 #include "pool/pool.h"
@@ -200,10 +203,12 @@ static const char *server_password(const server_t *s)
 	const pool_db_t *db = s->pool->db;
 	if (db->password && *db->password)
 		return db->password;
-	if (db->forced_user)
-		return NULL;
+	/* A forced user's password comes from auth_file too (PgBouncer). */
 	auth_file_t *af = s->ctx->authfile;
-	return af ? auth_file_lookup(af, s->pool->user->name) : NULL;
+	const char *pw = af ? auth_file_lookup(af, server_user(s)) : NULL;
+	if (pw || db->forced_user)
+		return pw;
+	return s->pool->user->auth_secret;
 }
 
 static void send_startup(server_t *s)
@@ -214,6 +219,20 @@ static void send_startup(server_t *s)
 	if (s->ctx->cfg->log_connections)
 		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
 			   s->local.host, s->local.port);
+}
+
+/* The server refused our login for its credentials (SQLSTATE class 28):
+ * every client queued on the pool would get the same answer, so all of
+ * them get it now, as PgBouncer does, rather than at query_wait_timeout. */
+static void login_refused(server_t *s, const char *sqlstate, const char *msg)
+{
+	pool_t *p = s->pool;
+	char copy[512];
+	snprintf(copy, sizeof(copy), "%s", msg);
+	server_log(s, LOG_WARNING, "server login failed: %s", copy);
+	if (!s->parked)
+		pool_login_refused(p, sqlstate, copy);
+	server_close(s, "%s", copy);
 }
 
 static void login_fail(server_t *s, const char *msg)
@@ -249,6 +268,12 @@ static void auth_sasl_start(server_t *s, pgp_reader_t *r)
 		s->scram = scram_client_new(pw);
 	else if (u->has_scram_keys && !s->pool->db->forced_user)
 		s->scram = scram_client_new_keys(u->client_key, u->server_key);
+	if (!s->scram && pw) {
+		/* PgBouncer's words: an md5 secret cannot answer SCRAM. */
+		login_fail(s, "cannot do SCRAM authentication: wrong password "
+			      "type");
+		return;
+	}
 	if (!s->scram) {
 		login_fail(s, "no password available for SCRAM login");
 		return;
@@ -412,6 +437,108 @@ static void capture_row(server_t *s, pgp_reader_t *r)
 	}
 }
 
+/*
+ * The auth_query, with the user name as a bound parameter (never spliced
+ * into SQL), in one implicit transaction whose search_path puts
+ * pg_catalog first and pg_temp last: nothing a user can create shadows
+ * the catalog, and the client's own settings never reach this session.
+ */
+#define AUTH_SEARCH_PATH                                                       \
+	"SELECT pg_catalog.set_config('search_path', "                         \
+	"'pg_catalog, \"$user\", public, pg_temp', true)"
+#define PG_TYPE_TEXT 25
+#ifndef AUTH_MAX_SECRET
+#define AUTH_MAX_SECRET 2048 /* PgBouncer 1.25.2 MAX_PASSWORD */
+#endif
+
+void server_auth_query(server_t *s, client_t *c)
+{
+	buf_t *o = &s->io.obuf;
+	const char *user = c->user;
+	uint32_t text = PG_TYPE_TEXT;
+	s->link = c;
+	c->link = s;
+	pool_server_state(s, SV_ACTIVE);
+	s->auth_lookup = true;
+	s->auth_rows = 0;
+	s->auth_commands = 0;
+	s->auth_null = false;
+	free(s->auth_secret);
+	s->auth_secret = NULL;
+	free(s->auth_error);
+	s->auth_error = NULL;
+	pgp_wr_parse(o, "", AUTH_SEARCH_PATH, NULL, 0);
+	pgp_wr_bind(o, "", "", NULL, 0);
+	pgp_wr_execute(o, "", 0);
+	pgp_wr_parse(o, "", c->lookup_sql ? c->lookup_sql : "", &text, 1);
+	pgp_wr_bind(o, "", "", &user, 1);
+	pgp_wr_execute(o, "", 0);
+	pgp_wr_sync(o);
+	s->swallow_rfq++;
+	s->request_us = ev_now_us(s->ctx->loop);
+	if (server_flush(s))
+		server_update_io(s);
+}
+
+/* A DataRow of the auth_query proper (the SET's row came first). */
+static void auth_row(server_t *s, pgp_reader_t *r)
+{
+	s->auth_rows++;
+	int n = pgp_rd_int16(r);
+	if (n < 2) {
+		if (!s->auth_error)
+			s->auth_error = strdup("auth_query must return two "
+					       "columns: user name, password");
+		return;
+	}
+	int32_t len = pgp_rd_int32(r);
+	if (len > 0)
+		pgp_rd_bytes(r, (size_t)len);
+	len = pgp_rd_int32(r);
+	if (r->err)
+		return;
+	free(s->auth_secret);
+	s->auth_secret = NULL;
+	s->auth_null = len < 0;
+	if (len < 0)
+		return;
+	if (len > AUTH_MAX_SECRET) {
+		if (!s->auth_error)
+			s->auth_error = strdup("auth_query returned a password "
+					       "longer than 2048 bytes");
+		return;
+	}
+	const uint8_t *p = pgp_rd_bytes(r, (size_t)len);
+	if (p)
+		s->auth_secret = strndup((const char *)p, (size_t)len);
+}
+
+/* The lookup's ReadyForQuery: give the server back, then the client
+ * goes on with its login. */
+static void auth_lookup_done(server_t *s)
+{
+	client_t *c = s->link;
+	client_lookup_t res = {.rows = s->auth_rows,
+			       .secret = s->auth_secret,
+			       .error = s->auth_error};
+	s->auth_secret = NULL;
+	s->auth_error = NULL;
+	s->auth_lookup = false;
+	/* Out of the auth pool's queue first: the release serves that
+	 * queue, and must not hand this client a second lookup. */
+	bool waiting = c && c->state == CL_WAITING_AUTH;
+	if (waiting)
+		pool_client_state(c, CL_LOGIN);
+	pool_release_server(s);
+	if (waiting)
+		client_auth_lookup_done(c, &res);
+	if (res.secret) {
+		OPENSSL_cleanse(res.secret, strlen(res.secret));
+		free(res.secret);
+	}
+	free(res.error);
+}
+
 void server_capture(server_t *s, const char *sql, bool keep)
 {
 	pgp_wr_query(&s->io.obuf, sql);
@@ -442,12 +569,22 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		const char *msg = pgp_error_field(body, m->len, 'M');
 		const char *sev = pgp_error_field(body, m->len, 'S');
 		if (s->state == SV_LOGIN && s->auth_done < 2) {
-			login_fail(s, msg ? msg : "unknown error");
+			const char *code = pgp_error_field(body, m->len, 'C');
+			if (code && strncmp(code, "28", 2) == 0 && msg)
+				login_refused(s, code, msg);
+			else
+				login_fail(s, msg ? msg : "unknown error");
 			return;
 		}
 		if (sev &&
 		    (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
 			server_close(s, "server error: %s", msg ? msg : "");
+			return;
+		}
+		if (s->auth_lookup) {
+			/* Logged by the client it was for. */
+			if (!s->auth_error)
+				s->auth_error = strdup(msg ? msg : "error");
 			return;
 		}
 		server_log(s, LOG_WARNING, "pooler query failed: %s",
@@ -473,6 +610,10 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 			return;
 		s->capturing = false;
 		s->replaying = false;
+		if (s->auth_lookup) {
+			auth_lookup_done(s);
+			return;
+		}
 		if (s->state == SV_LOGIN) {
 			login_done(s);
 		} else if (s->state == SV_TESTED) {
@@ -485,8 +626,14 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		}
 		return;
 	case 'D':
-		if (s->capturing && s->link)
+		if (s->auth_lookup && s->auth_commands == 1)
+			auth_row(s, &r);
+		else if (s->capturing && s->link)
 			capture_row(s, &r);
+		return;
+	case 'C':
+		if (s->auth_lookup)
+			s->auth_commands++;
 		return;
 	default:
 		/* NoticeResponse, NotificationResponse on an idle server,

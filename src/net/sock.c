@@ -237,3 +237,14 @@ void sock_local(int fd, conn_addr_t *a)
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		fill_addr((struct sockaddr *)&ss, a);
 }
+
+int sock_peer_uid(int fd, uid_t *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+	    len != sizeof(cr))
+		return -1;
+	*uid = cr.uid;
+	return 0;
+}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "conn/conn_types.h"
 
@@ -34,5 +35,7 @@ int sock_connect(const char *host, int port, const char *unix_dir,
 int sock_connect_result(int fd, char *err, size_t errlen);
 void sock_tune(int fd, const sock_opts_t *o, bool tcp);
 void sock_local(int fd, conn_addr_t *a);
+/* The uid of a Unix-socket peer (SO_PEERCRED): 0, or -1 with errno. */
+int sock_peer_uid(int fd, uid_t *uid);
 
 #endif

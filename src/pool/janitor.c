@@ -46,7 +46,8 @@ static void check_clients(pool_t *p, int64_t now)
 	statlist_for_each_safe(n, tmp, &p->waiting_clients)
 	{
 		client_t *c = list_entry(n, client_t, node);
-		if (c->state == CL_WAITING_LOGIN) {
+		if (c->state == CL_WAITING_LOGIN ||
+		    c->state == CL_WAITING_AUTH) {
 			if (over(now, c->connect_us, cfg->client_login_timeout))
 				client_close(c, "08P01",
 					     "client_login_timeout (server "

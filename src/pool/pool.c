@@ -8,6 +8,7 @@
  * (the most recently used first) so that a quiet pool keeps few servers
  * warm and server_idle_timeout can trim the rest.
  */
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,17 @@
 #include "conn/conn.h"
 #include "pool/pool.h"
 
-static const char *const cl_names[] = {"free",	  "justfree", "login",
-				       "waiting", "waiting",  "active"};
+/* SHOW CLIENTS' words, PgBouncer's: a login waiting for its
+ * auth_query or its first server is "waiting" there too. */
+static const char *const cl_names[] = {
+	[CL_FREE] = "free",
+	[CL_JUSTFREE] = "justfree",
+	[CL_LOGIN] = "login",
+	[CL_WAITING_AUTH] = "waiting",
+	[CL_WAITING_LOGIN] = "waiting",
+	[CL_WAITING] = "waiting",
+	[CL_ACTIVE] = "active",
+};
 static const char *const sv_names[] = {"free",	 "justfree", "login",
 				       "idle",	 "active",   "used",
 				       "tested", "cancel"};
@@ -64,6 +74,12 @@ bool pool_db_apply(pool_db_t *db, const cfg_db_t *e)
 	free(db->forced_user);
 	free(db->password);
 	free(db->connect_query);
+	free(db->auth_user);
+	free(db->auth_query);
+	free(db->auth_dbname);
+	db->auth_user = dup_or_null(e->auth_user);
+	db->auth_query = dup_or_null(e->auth_query);
+	db->auth_dbname = dup_or_null(e->auth_dbname);
 	db->host = dup_or_null(e->host);
 	db->port = e->port > 0 ? e->port : 5432;
 	db->dbname = strdup(dbname);
@@ -95,8 +111,18 @@ pool_db_t *pool_db_find(pgs_ctx_t *ctx, const char *name)
 pool_db_t *pool_db_lookup(pgs_ctx_t *ctx, const char *name)
 {
 	pool_db_t *db = pool_db_find(ctx, name);
-	if (db)
-		return db->removed ? NULL : db;
+	if (db && !db->removed)
+		return db;
+	if (db) {
+		/* Gone from [databases] at a RELOAD, but "*" now serves the
+		 * name: it comes back as an automatic database. */
+		const cfg_db_t *star = cfg_find_db(ctx->cfg, "*");
+		if (!star)
+			return NULL;
+		pool_db_apply(db, star);
+		db->auto_db = true;
+		return db;
+	}
 	const cfg_db_t *e = cfg_find_db(ctx->cfg, name);
 	bool is_auto = false;
 	if (!e) {
@@ -192,6 +218,7 @@ static statlist_t *client_list(client_t *c, client_state_t st)
 	case CL_LOGIN:
 		return &ctx->login_clients;
 	case CL_WAITING:
+	case CL_WAITING_AUTH:
 	case CL_WAITING_LOGIN:
 		return &c->pool->waiting_clients;
 	case CL_ACTIVE:
@@ -298,6 +325,28 @@ void pool_request_server(client_t *c)
 		pool_launch(p);
 }
 
+void pool_request_auth(client_t *c)
+{
+	pool_t *p = c->pool;
+	if (!pool_paused(p)) {
+		server_t *s = take_idle(p);
+		if (s) {
+			server_auth_query(s, c);
+			return;
+		}
+		pool_launch(p);
+	}
+}
+
+void pool_user_set_secret(pool_user_t *u, const char *secret)
+{
+	if (u->auth_secret) {
+		OPENSSL_cleanse(u->auth_secret, strlen(u->auth_secret));
+		free(u->auth_secret);
+	}
+	u->auth_secret = secret && *secret ? strdup(secret) : NULL;
+}
+
 /* Serve waiting clients with idle servers, FIFO. */
 static void serve_waiting(pool_t *p)
 {
@@ -307,7 +356,8 @@ static void serve_waiting(pool_t *p)
 		for (n = p->waiting_clients.head.next;
 		     n != &p->waiting_clients.head; n = n->next) {
 			client_t *w = list_entry(n, client_t, node);
-			if (w->state == CL_WAITING) {
+			if (w->state == CL_WAITING ||
+			    w->state == CL_WAITING_AUTH) {
 				c = w;
 				break;
 			}
@@ -317,6 +367,10 @@ static void serve_waiting(pool_t *p)
 		server_t *s = take_idle(p);
 		if (!s)
 			return;
+		if (c->state == CL_WAITING_AUTH) {
+			server_auth_query(s, c);
+			continue;
+		}
 		link_and_run(s, c);
 		client_process(c);
 	}
@@ -465,6 +519,20 @@ void pool_set_welcome(pool_t *p, server_t *s)
 	}
 }
 
+void pool_login_refused(pool_t *p, const char *sqlstate, const char *msg)
+{
+	pgs_ctx_t *ctx = p->ctx;
+	free(p->login_error);
+	p->login_error = strdup(msg);
+	p->last_login_fail_us = ev_now_us(ctx->loop);
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, &p->waiting_clients)
+	{
+		client_close(list_entry(n, client_t, node), sqlstate, "%s",
+			     msg);
+	}
+}
+
 void pool_login_failed(pool_t *p, const char *msg)
 {
 	pgs_ctx_t *ctx = p->ctx;
@@ -480,7 +548,8 @@ void pool_login_failed(pool_t *p, const char *msg)
 	statlist_for_each_safe(n, tmp, &p->waiting_clients)
 	{
 		client_t *c = list_entry(n, client_t, node);
-		if (c->state == CL_WAITING_LOGIN || none)
+		if (c->state == CL_WAITING_LOGIN ||
+		    c->state == CL_WAITING_AUTH || none)
 			client_close(c, "08P01", "server login failed: %s",
 				     msg);
 	}
@@ -745,6 +814,14 @@ static void free_client(client_t *c)
 	free(c->admin_wait_db);
 	free(c->sw_replay);
 	free(c->sw_error);
+	if (c->secret) {
+		/* A secret never outlives its use in freed memory. */
+		OPENSSL_cleanse(c->secret, strlen(c->secret));
+		free(c->secret);
+	}
+	free(c->late_error);
+	free(c->hba_map);
+	free(c->lookup_sql);
 	free(c);
 }
 
@@ -755,6 +832,8 @@ static void free_server(server_t *s)
 		free(s->vars[i]);
 	if (s->scram)
 		scram_client_free(s->scram);
+	free(s->auth_secret);
+	free(s->auth_error);
 	free(s);
 }
 
@@ -835,6 +914,9 @@ void pool_free_all(pgs_ctx_t *ctx)
 		free(db->forced_user);
 		free(db->password);
 		free(db->connect_query);
+		free(db->auth_user);
+		free(db->auth_query);
+		free(db->auth_dbname);
 		free(db);
 	}
 	while (!list_empty(&ctx->users)) {
@@ -842,6 +924,7 @@ void pool_free_all(pgs_ctx_t *ctx)
 		list_del(n);
 		pool_user_t *u = list_entry(n, pool_user_t, node);
 		free(u->name);
+		pool_user_set_secret(u, NULL);
 		free(u);
 	}
 	free(ctx->keymap);

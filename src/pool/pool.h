@@ -38,6 +38,11 @@ void pool_client_state(client_t *c, client_state_t st);
 void pool_server_state(server_t *s, server_state_t st);
 
 void pool_request_server(client_t *c);
+/* A client in CL_WAITING_AUTH: run its auth_query on an idle server of
+ * its (auth) pool now, or when one is ready. */
+void pool_request_auth(client_t *c);
+/* Keep SECRET (may be NULL) as the user's auth_query secret. */
+void pool_user_set_secret(pool_user_t *u, const char *secret);
 void pool_release_server(server_t *s);
 /* The same, but leave serving the queue to the caller (it calls
  * pool_server_ready() once its own client's reply is flushed). Returns
@@ -63,6 +68,9 @@ void pool_drop_parked(pgs_ctx_t *ctx, pool_db_t *db, const char *reason);
 void pool_set_welcome(pool_t *p, server_t *s);
 /* A server login failed: tell clients waiting for their welcome. */
 void pool_login_failed(pool_t *p, const char *msg);
+/* A server login was refused for its credentials: every client queued
+ * on the pool gets the server's error. */
+void pool_login_refused(pool_t *p, const char *sqlstate, const char *msg);
 
 /* N unpredictable bytes (OpenSSL, fetched 256 at a time). */
 void pool_random(pgs_ctx_t *ctx, void *out, size_t n);

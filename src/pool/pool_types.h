@@ -34,6 +34,10 @@ struct pool_db {
 	char *forced_user;
 	char *password;
 	char *connect_query;
+	/* auth_query overrides of the [databases] entry, or NULL */
+	char *auth_user;
+	char *auth_query;
+	char *auth_dbname;
 	int pool_size;
 	int min_pool_size;
 	int reserve_pool;
@@ -59,6 +63,10 @@ struct pool_user {
 	int max_user_connections;
 	int client_count;
 	int server_count;
+	/* The secret auth_query returned at the last login (PgBouncer's
+	 * dynamic credentials): server logins use it when auth_file has
+	 * none. */
+	char *auth_secret;
 	/* SCRAM pass-through keys captured at a client's login. */
 	bool has_scram_keys;
 	uint8_t client_key[32];
@@ -104,7 +112,7 @@ typedef enum pgs_shutdown {
 
 typedef struct pgs_listener {
 	int fd;
-	char desc[128];
+	char desc[320]; /* "unix:" + a socket path */
 } pgs_listener_t;
 
 #define PGS_MAX_LISTENERS 16

@@ -338,6 +338,59 @@ bool pgp_wr_query(buf_t *b, const char *sql)
 	return finish(b, s);
 }
 
+bool pgp_wr_parse(buf_t *b, const char *stmt, const char *sql,
+		  const uint32_t *types, int ntypes)
+{
+	size_t s = pgp_wr_begin(b, 'P');
+	buf_append_str(b, stmt);
+	buf_append_str(b, sql);
+	wr_u16(b, (uint16_t)ntypes);
+	for (int i = 0; i < ntypes; i++)
+		wr_u32(b, types[i]);
+	return finish(b, s);
+}
+
+bool pgp_wr_bind(buf_t *b, const char *portal, const char *stmt,
+		 const char *const *params, int nparams)
+{
+	size_t s = pgp_wr_begin(b, 'B');
+	buf_append_str(b, portal);
+	buf_append_str(b, stmt);
+	wr_u16(b, 0); /* every parameter in text format */
+	wr_u16(b, (uint16_t)nparams);
+	for (int i = 0; i < nparams; i++) {
+		size_t n = strlen(params[i]);
+		wr_u32(b, (uint32_t)n);
+		buf_append(b, params[i], n);
+	}
+	wr_u16(b, 0); /* every result column in text format */
+	return finish(b, s);
+}
+
+bool pgp_wr_execute(buf_t *b, const char *portal, uint32_t max_rows)
+{
+	size_t s = pgp_wr_begin(b, 'E');
+	buf_append_str(b, portal);
+	wr_u32(b, max_rows);
+	return finish(b, s);
+}
+
+bool pgp_wr_sync(buf_t *b)
+{
+	static const uint8_t m[5] = {'S', 0, 0, 0, 4};
+	return buf_append(b, m, sizeof(m));
+}
+
+bool pgp_wr_auth_sasl_list(buf_t *b, const char *const *mechs, int n)
+{
+	size_t s = pgp_wr_begin(b, 'R');
+	wr_u32(b, 10);
+	for (int i = 0; i < n; i++)
+		buf_append_str(b, mechs[i]);
+	buf_append(b, "", 1);
+	return finish(b, s);
+}
+
 bool pgp_wr_terminate(buf_t *b)
 {
 	static const uint8_t m[5] = {'X', 0, 0, 0, 4};

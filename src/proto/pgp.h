@@ -73,6 +73,16 @@ bool pgp_wr_backend_key(buf_t *b, uint32_t pid, uint32_t key);
 bool pgp_wr_ready(buf_t *b, char status);
 bool pgp_wr_query(buf_t *b, const char *sql);
 bool pgp_wr_terminate(buf_t *b);
+/* Extended protocol, for the pooler's own queries: parameters and
+ * results in text format. TYPES are parameter type OIDs (0 = infer). */
+bool pgp_wr_parse(buf_t *b, const char *stmt, const char *sql,
+		  const uint32_t *types, int ntypes);
+bool pgp_wr_bind(buf_t *b, const char *portal, const char *stmt,
+		 const char *const *params, int nparams);
+bool pgp_wr_execute(buf_t *b, const char *portal, uint32_t max_rows);
+bool pgp_wr_sync(buf_t *b);
+/* AuthenticationSASL with several mechanisms, preferred first. */
+bool pgp_wr_auth_sasl_list(buf_t *b, const char *const *mechs, int n);
 bool pgp_wr_password(buf_t *b, const char *pw);
 bool pgp_wr_sasl_initial(buf_t *b, const char *mech, const void *data,
 			 size_t len);

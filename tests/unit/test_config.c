@@ -877,13 +877,13 @@ static void test_warnings_not_fatal(void **state)
 
 	(void)state;
 	cfg = load_ok("warn.ini",
-		      "[pgbouncer]\nauth_type = hba\n"
+		      "[pgbouncer]\nauth_type = pam\n"
 		      "client_tls_sslmode = Require\n"
 		      "server_tls_sslmode = verify-full\n"
 		      "[peers]\n1 = host=/tmp/p1\n2 = host=/tmp/p2\n"
 		      "[databases]\nd = host=a\nd = host=b\n",
 		      &d);
-	assert_non_null(find_diag(&d, CFG_WARNING, "auth_type 'hba'"));
+	assert_non_null(find_diag(&d, CFG_WARNING, "auth_type 'pam'"));
 	assert_string_equal(cfg->client_tls_sslmode, "require");
 	assert_non_null(find_diag(&d, CFG_WARNING, "client_tls_sslmode"));
 	assert_non_null(find_diag(&d, CFG_WARNING, "server_tls_sslmode"));

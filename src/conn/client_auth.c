@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client_auth.c - a client's login: startup packet, choice of method
+ * (auth_type, or the first matching hba rule), the stored secret
+ * (auth_file, else auth_query through the auth_user's own pool), the
+ * password exchanges, and the welcome.
+ *
+ * Order of a login, as PgBouncer and PostgreSQL do it: nothing about the
+ * database or the user is told before the client has answered the
+ * password challenge. An unknown database or user goes through the same
+ * challenge as a known one (a doomed exchange) and fails after it.
+ */
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "auth/auth.h"
+#include "auth/scram_plain.h"
+#include "config/cfg.h"
+#include "conn/client_int.h"
+#include "conn/conn.h"
+#include "net/sock.h"
+#include "pool/pool.h"
+#include "proto/pgp.h"
+
+static const char *const step_names[] = {
+	[AUTH_STEP_STARTUP] = "startup",
+	[AUTH_STEP_TLS] = "tls",
+	[AUTH_STEP_QUERY] = "auth_query",
+	[AUTH_STEP_PLAIN] = "password",
+	[AUTH_STEP_MD5] = "md5",
+	[AUTH_STEP_SASL_INIT] = "sasl",
+	[AUTH_STEP_SASL_CONT] = "sasl_cont",
+	[AUTH_STEP_DONE] = "done",
+};
+
+const char *client_auth_step_name(client_auth_step_t st)
+{
+	return (unsigned)st < sizeof(step_names) / sizeof(step_names[0])
+		       ? step_names[st]
+		       : "?";
+}
+
+/* ---- welcome ---- */
+
+static const char *const admin_params[][2] = {
+	{"server_version", "1.25.0/pgswitch " PGSWITCH_VERSION},
+	{"server_encoding", "UTF8"},
+	{"client_encoding", "UTF8"},
+	{"DateStyle", "ISO"},
+	{"TimeZone", "UTC"},
+	{"standard_conforming_strings", "on"},
+	{"is_superuser", "on"},
+	{"integer_datetimes", "on"},
+	{"application_name", ""},
+};
+
+static void issue_key(client_t *c)
+{
+	do {
+		pool_random(c->ctx, &c->key_pid, sizeof(c->key_pid));
+		pool_random(c->ctx, &c->key_secret, sizeof(c->key_secret));
+	} while (!pool_key_register(c->ctx, c));
+}
+
+static void send_welcome_tail(client_t *c)
+{
+	issue_key(c);
+	pgp_wr_backend_key(&c->io.obuf, c->key_pid, c->key_secret);
+	pgp_wr_ready(&c->io.obuf, 'I');
+}
+
+static const char *tls_word(const client_t *c)
+{
+	return c->io.tls ? "yes" : "no";
+}
+
+static void admin_welcome(client_t *c)
+{
+	buf_t *o = &c->io.obuf;
+	pgp_wr_auth(o, 0, NULL, 0);
+	for (size_t i = 0; i < sizeof(admin_params) / sizeof(admin_params[0]);
+	     i++)
+		pgp_wr_param_status(o, admin_params[i][0], admin_params[i][1]);
+	send_welcome_tail(c);
+	pool_client_state(c, CL_ACTIVE);
+	if (c->ctx->cfg->log_connections)
+		client_log(c, LOG_LOG, "login attempt: db=%s user=%s tls=%s",
+			   c->dbname, c->user, tls_word(c));
+}
+
+void client_welcome(client_t *c)
+{
+	pool_t *p = c->pool;
+	buf_t *o = &c->io.obuf;
+
+	/* A client sees its own startup values, the server's for the rest. */
+	pgp_wr_auth(o, 0, NULL, 0);
+	for (int i = 0; i < p->nwelcome; i++) {
+		int v = p->welcome_var[i];
+		if (v >= 0 && !c->vars[v])
+			c->vars[v] = strdup(p->welcome_values[i]);
+		const char *val = v >= 0 ? c->vars[v] : p->welcome_values[i];
+		pgp_wr_param_status(o, p->welcome_names[i], val);
+	}
+	send_welcome_tail(c);
+	pool_client_state(c, CL_ACTIVE);
+	client_flush(c);
+	if (c->state != CL_JUSTFREE) {
+		client_update_io(c);
+		/* A pipelining client may have sent its first query already. */
+		client_process(c);
+	}
+}
+
+/* ---- after authentication ---- */
+
+static bool admin_allowed(client_t *c)
+{
+	const cfg_t *cfg = c->ctx->cfg;
+	if (cfg->auth_type == CFG_AUTH_ANY || c->admin_rw) {
+		c->admin_rw = true;
+		return true;
+	}
+	c->admin_rw = cfg_list_contains(cfg->admin_users, c->user);
+	return c->admin_rw || cfg_list_contains(cfg->stats_users, c->user);
+}
+
+static void login_done(client_t *c)
+{
+	pgs_ctx_t *ctx = c->ctx;
+	c->auth_step = AUTH_STEP_DONE;
+	if (c->late_error) {
+		client_close(c, c->late_sqlstate, "%s", c->late_error);
+		return;
+	}
+	if (c->admin) {
+		if (!admin_allowed(c)) {
+			client_close(c, "08P01", "not allowed");
+			return;
+		}
+		admin_welcome(c);
+		return;
+	}
+	pool_db_t *db = pool_db_lookup(ctx, c->dbname);
+	if (!db) {
+		client_close(c, "3D000", "no such database: %s", c->dbname);
+		return;
+	}
+	pool_user_t *u = pool_user_get(ctx, c->user);
+	pool_t *p = u ? pool_get(ctx, db, u) : NULL;
+	if (!p) {
+		client_close(c, "53200", "out of memory");
+		return;
+	}
+	c->pool = p;
+	db->client_count++;
+	u->client_count++;
+	if (ctx->cfg->log_connections)
+		client_log(c, LOG_LOG, "login attempt: db=%s user=%s tls=%s",
+			   c->dbname, c->user, tls_word(c));
+	if (p->welcome_ready) {
+		client_welcome(c);
+		return;
+	}
+	if (p->login_error && ev_now_us(ctx->loop) - p->last_login_fail_us <
+				      ctx->cfg->server_login_retry * 1000) {
+		client_close(c, "08P01", "%s", p->login_error);
+		return;
+	}
+	c->wait_us = ev_now_us(ctx->loop);
+	pool_client_state(c, CL_WAITING_LOGIN);
+	pool_launch(p);
+}
+
+static void auth_failed(client_t *c)
+{
+	if (c->lookup_missing) {
+		client_close(c, "08P01", "no such user");
+		return;
+	}
+	client_close(c, "28P01",
+		     "password authentication failed for user \"%s\"", c->user);
+}
+
+static void check_password(client_t *c, const char *given)
+{
+	const char *stored = c->secret;
+	bool ok = false;
+	if (stored && auth_secret_kind(stored) == AUTH_SECRET_MD5) {
+		char tmp[AUTH_MD5_LEN + 1];
+		auth_md5_secret(c->user, given, tmp);
+		ok = auth_str_equal(tmp, stored);
+	} else if (stored && auth_secret_kind(stored) == AUTH_SECRET_PLAIN) {
+		ok = auth_str_equal(given, stored);
+	} else if (stored && auth_secret_kind(stored) == AUTH_SECRET_SCRAM) {
+		ok = auth_scram_verify_plain(stored, given);
+	} else {
+		/* Unknown user: same failure. */
+		(void)auth_str_equal(given, "");
+	}
+	if (ok)
+		login_done(c);
+	else
+		auth_failed(c);
+}
+
+/* ---- the method ---- */
+
+static void start_scram(client_t *c)
+{
+	/* Doomed exchanges for unknown users use a per-process mock key:
+	 * the same salt every time, as PostgreSQL does. */
+	c->scram = scram_server_new_mock(c->user, c->secret, c->ctx->mock_key);
+	if (!c->scram) {
+		client_close(c, "53200", "out of memory");
+		return;
+	}
+	pgp_wr_auth_sasl(&c->io.obuf, "SCRAM-SHA-256");
+	c->auth_step = AUTH_STEP_SASL_INIT;
+}
+
+/* Whether SYSTEM_NAME may log in as the client's user: the same name, or
+ * a line of the rule's ident map. */
+static bool ident_ok(client_t *c, const char *system_name, const char *what)
+{
+	if (!c->hba_map)
+		return strcmp(system_name, c->user) == 0;
+	if (client_ident_match(c, c->hba_map, system_name))
+		return true;
+	client_log(c, LOG_WARNING, "ident map: %s does not have a match (%s)",
+		   c->hba_map, what);
+	return false;
+}
+
+static void start_peer(client_t *c)
+{
+	uid_t uid;
+	char name[256];
+	if (!c->addr.unix_sock || sock_peer_uid(c->io.fd, &uid) < 0) {
+		client_close(c, "28000",
+			     "peer authentication is only supported on Unix "
+			     "sockets");
+		return;
+	}
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096];
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 || !res) {
+		client_close(c, "28000",
+			     "peer authentication failed for user "
+			     "\"%s\": unknown local user",
+			     c->user);
+		return;
+	}
+	snprintf(name, sizeof(name), "%s", pw.pw_name);
+	if (!ident_ok(c, name, "peer")) {
+		client_close(c, "28000",
+			     "peer authentication failed for user \"%s\"",
+			     c->user);
+		return;
+	}
+	login_done(c);
+}
+
+static void start_cert(client_t *c)
+{
+	char cn[256];
+	if (!c->io.tls || !client_tls_peer_cn(c, cn, sizeof(cn))) {
+		client_close(c, "28000",
+			     "TLS client certificate required for user \"%s\"",
+			     c->user);
+		return;
+	}
+	if (!ident_ok(c, cn, "cert")) {
+		client_close(c, "28000",
+			     "certificate authentication failed for user "
+			     "\"%s\"",
+			     c->user);
+		return;
+	}
+	login_done(c);
+}
+
+static void start_method(client_t *c)
+{
+	pgs_ctx_t *ctx = c->ctx;
+	/* An empty password never authenticates (PgBouncer, PostgreSQL). */
+	if (c->secret && !*c->secret) {
+		free(c->secret);
+		c->secret = NULL;
+	}
+	switch ((cfg_auth_type_t)c->auth_method) {
+	case CFG_AUTH_ANY:
+		login_done(c);
+		return;
+	case CFG_AUTH_TRUST:
+		/* PgBouncer: the user must still be known (auth_file or
+		 * auth_query) when there is a place to look. */
+		if ((ctx->authfile || c->lookup_done) && !c->user_known &&
+		    !c->admin) {
+			auth_failed(c);
+			return;
+		}
+		login_done(c);
+		return;
+	case CFG_AUTH_PLAIN:
+		pgp_wr_auth(&c->io.obuf, 3, NULL, 0);
+		c->auth_step = AUTH_STEP_PLAIN;
+		return;
+	case CFG_AUTH_MD5:
+		if (c->secret &&
+		    auth_secret_kind(c->secret) == AUTH_SECRET_SCRAM) {
+			start_scram(c);
+			return;
+		}
+		pool_random(ctx, c->md5_salt, 4);
+		pgp_wr_auth(&c->io.obuf, 5, c->md5_salt, 4);
+		c->auth_step = AUTH_STEP_MD5;
+		return;
+	case CFG_AUTH_SCRAM:
+		start_scram(c);
+		return;
+	case CFG_AUTH_PEER:
+		start_peer(c);
+		return;
+	case CFG_AUTH_CERT:
+		start_cert(c);
+		return;
+	case CFG_AUTH_REJECT:
+		client_close(c, "28000", "login rejected");
+		return;
+	default:
+		client_close(
+			c, "28000", "auth_type %s is not supported",
+			cfg_auth_type_name((cfg_auth_type_t)c->auth_method));
+	}
+}
+
+/* ---- auth_query ---- */
+
+static const char *db_or_global(const char *db_value, const char *global)
+{
+	return db_value && *db_value ? db_value : global;
+}
+
+/* The auth_user for a login to DB (NULL: the console), or NULL. */
+static const char *auth_user_for(client_t *c, const pool_db_t *db)
+{
+	const char *u =
+		db_or_global(db ? db->auth_user : NULL, c->ctx->cfg->auth_user);
+	return u && *u ? u : NULL;
+}
+
+static void lookup_config_error(client_t *c, const char *fmt, const char *arg)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), fmt, arg);
+	client_log(c, LOG_WARNING, "%s", msg);
+	client_close(c, "08P01", "bouncer config error");
+}
+
+/*
+ * Start the auth_query for the client's user on a server of the auth
+ * pool (auth_user on auth_dbname, or on the client's database). The login
+ * continues in client_auth_lookup_done().
+ */
+static void start_lookup(client_t *c, pool_db_t *db, const char *auth_user)
+{
+	pgs_ctx_t *ctx = c->ctx;
+	const cfg_t *cfg = ctx->cfg;
+	const char *adb_name =
+		db_or_global(db ? db->auth_dbname : NULL, cfg->auth_dbname);
+	if (!adb_name || !*adb_name)
+		adb_name = c->dbname;
+	if (admin_is_db(adb_name)) {
+		lookup_config_error(c,
+				    "cannot use the reserved \"%s\" database "
+				    "as an auth_dbname",
+				    adb_name);
+		return;
+	}
+	pool_db_t *adb = pool_db_lookup(ctx, adb_name);
+	if (!adb) {
+		lookup_config_error(c,
+				    "authentication database \"%s\" is not "
+				    "configured",
+				    adb_name);
+		return;
+	}
+	if (adb->disabled) {
+		client_close(c, "08P01",
+			     "authentication database \"%s\" is disabled",
+			     adb_name);
+		return;
+	}
+	pool_user_t *au = pool_user_get(ctx, auth_user);
+	pool_t *ap = au ? pool_get(ctx, adb, au) : NULL;
+	if (!ap) {
+		client_close(c, "53200", "out of memory");
+		return;
+	}
+	const char *q =
+		db_or_global(db ? db->auth_query : NULL, cfg->auth_query);
+	free(c->lookup_sql);
+	c->lookup_sql = strdup(q ? q : "");
+	c->auth_step = AUTH_STEP_QUERY;
+	c->pool = ap;
+	c->wait_us = ev_now_us(ctx->loop);
+	pool_client_state(c, CL_WAITING_AUTH);
+	pool_request_auth(c);
+}
+
+void client_auth_lookup_done(client_t *c, const client_lookup_t *res)
+{
+	c->pool = NULL;
+	c->lookup_done = true;
+	free(c->lookup_sql);
+	c->lookup_sql = NULL;
+	if (res->error) {
+		client_log(c, LOG_WARNING, "auth query failed: %s", res->error);
+		client_close(c, "08P01", "bouncer config error");
+		return;
+	}
+	if (res->rows > 1) {
+		client_log(c, LOG_WARNING,
+			   "auth query returned %d rows for one user",
+			   res->rows);
+		client_close(c, "08P01", "bouncer config error");
+		return;
+	}
+	if (res->rows == 0) {
+		c->lookup_missing = true;
+	} else {
+		c->user_known = true;
+		free(c->secret);
+		c->secret = res->secret ? strdup(res->secret) : NULL;
+		/* The server login of this user's pool logs in with the
+		 * freshest secret (PgBouncer's dynamic credentials). */
+		pool_user_t *u = pool_user_get(c->ctx, c->user);
+		if (u)
+			pool_user_set_secret(u, res->secret);
+	}
+	start_method(c);
+}
+
+/* ---- choosing the method and the secret ---- */
+
+static void begin_auth(client_t *c, pool_db_t *db)
+{
+	pgs_ctx_t *ctx = c->ctx;
+	const cfg_t *cfg = ctx->cfg;
+
+	c->auth_method = cfg->auth_type;
+	if (cfg->auth_type == CFG_AUTH_HBA) {
+		if (!client_hba_method(c, &c->auth_method))
+			return;
+	}
+	if (c->auth_method == CFG_AUTH_ANY) {
+		login_done(c);
+		return;
+	}
+	if (c->auth_method == CFG_AUTH_REJECT) {
+		start_method(c);
+		return;
+	}
+	auth_file_t *af = ctx->authfile;
+	const char *s = af ? auth_file_lookup(af, c->user) : NULL;
+	if (s) {
+		c->secret = strdup(s);
+		c->user_known = true;
+		start_method(c);
+		return;
+	}
+	/* Not in auth_file: ask the database, if we are told how. A
+	 * database that does not exist has nothing to ask. */
+	const char *au = auth_user_for(c, db);
+	if (au && (db || c->admin)) {
+		start_lookup(c, db, au);
+		return;
+	}
+	start_method(c);
+}
+
+/* Returns false when the client must be closed for its parameters. */
+static bool take_params(client_t *c, const pgp_startup_t *st,
+			const char **unsupported, int *nunsup)
+{
+	const cfg_t *cfg = c->ctx->cfg;
+	*nunsup = 0;
+	for (int i = 0; i < st->nparams; i++) {
+		const char *n = st->names[i], *v = st->values[i];
+		int vi;
+		if (strcmp(n, "user") == 0) {
+			free(c->user);
+			c->user = strndup(v, 127);
+		} else if (strcmp(n, "database") == 0) {
+			free(c->dbname);
+			c->dbname = strndup(v, 63);
+		} else if ((vi = client_var_index(n)) >= 0) {
+			free(c->vars[vi]);
+			c->vars[vi] = strdup(v);
+		} else if (strncmp(n, "_pq_.", 5) == 0) {
+			if (*nunsup < 16)
+				unsupported[(*nunsup)++] = n;
+		} else if (cfg_list_contains(cfg->ignore_startup_parameters,
+					     n)) {
+			continue;
+		} else {
+			client_close(c, "08P01",
+				     "unsupported startup parameter: %s", n);
+			return false;
+		}
+	}
+	if (!c->user || !*c->user) {
+		client_close(c, "08P01", "no username supplied");
+		return false;
+	}
+	if (!c->dbname || !*c->dbname) {
+		free(c->dbname);
+		c->dbname = strdup(c->user);
+	}
+	if (cfg->application_name_add_host) {
+		char tmp[256];
+		snprintf(tmp, sizeof(tmp), "%s - %s:%d",
+			 c->vars[VAR_APPNAME] ? c->vars[VAR_APPNAME] : "",
+			 c->addr.host, c->addr.port);
+		free(c->vars[VAR_APPNAME]);
+		c->vars[VAR_APPNAME] = strdup(tmp);
+	}
+	return true;
+}
+
+static void handle_cancel(client_t *c, const pgp_startup_t *st)
+{
+	uint32_t key = 0;
+	if (st->cancel_key_len == 4)
+		key = ((uint32_t)st->cancel_key[0] << 24) |
+		      ((uint32_t)st->cancel_key[1] << 16) |
+		      ((uint32_t)st->cancel_key[2] << 8) | st->cancel_key[3];
+	client_t *target = pool_key_find(c->ctx, st->cancel_pid, key);
+	if (target && target->link)
+		server_cancel(c->ctx, target->link);
+	/* PostgreSQL closes a cancel connection without a reply. */
+	client_close(c, NULL, "client cancel request");
+}
+
+/* PgBouncer's rule: the OS user pgswitch runs as may always reach the
+ * console as "pgbouncer" over the Unix socket, with no password. */
+static bool console_peer_access(client_t *c)
+{
+	uid_t uid;
+	if (!c->addr.unix_sock || strcmp(c->user, "pgbouncer") != 0)
+		return false;
+	if (sock_peer_uid(c->io.fd, &uid) < 0 || uid != geteuid())
+		return false;
+	if (c->ctx->cfg->log_connections)
+		client_log(c, LOG_LOG, "pgbouncer access from unix socket");
+	return true;
+}
+
+static void set_late_error(client_t *c, const char *sqlstate, const char *msg)
+{
+	c->late_sqlstate = sqlstate;
+	free(c->late_error);
+	c->late_error = strdup(msg);
+}
+
+static void handle_startup(client_t *c, const uint8_t *p, uint32_t len)
+{
+	pgs_ctx_t *ctx = c->ctx;
+	pgp_startup_t st;
+	const char *err;
+
+	if (pgp_parse_startup(p, len, &st, &err) != PGP_OK) {
+		client_close(c, "08P01", "%s", err);
+		return;
+	}
+	switch (st.kind) {
+	case PGP_SSL_REQUEST:
+		client_tls_request(c);
+		return;
+	case PGP_GSSENC_REQUEST:
+		buf_append(&c->io.obuf, "N", 1);
+		return;
+	case PGP_CANCEL_REQUEST:
+		handle_cancel(c, &st);
+		return;
+	case PGP_STARTUP:
+		break;
+	}
+	const char *unsup[16];
+	int nunsup;
+	if (!take_params(c, &st, unsup, &nunsup))
+		return;
+	c->proto_minor = st.minor;
+	if (st.minor > 0 || nunsup > 0)
+		/* PostgreSQL sends the full version, 3.0 = 196608. */
+		pgp_wr_negotiate(&c->io.obuf, PGP_PROTO_MAJOR << 16, unsup,
+				 nunsup);
+	if (ctx->shutdown != PGS_RUNNING) {
+		client_close(c, "57P01", "pooler is shutting down");
+		return;
+	}
+	if (!client_tls_required_ok(c))
+		return;
+	bool console = admin_is_db(c->dbname);
+	/* The console stays reachable when the pooler is full. */
+	if (ctx->client_count > ctx->cfg->max_client_conn && !console) {
+		client_close(c, "53300",
+			     "no more connections allowed (max_client_conn)");
+		return;
+	}
+	pool_db_t *db = NULL;
+	if (console) {
+		c->admin = true;
+		if (console_peer_access(c)) {
+			c->admin_rw = true;
+			login_done(c);
+			return;
+		}
+	} else {
+		db = pool_db_lookup(ctx, c->dbname);
+		if (!db) {
+			char msg[256];
+			snprintf(msg, sizeof(msg), "no such database: %s",
+				 c->dbname);
+			set_late_error(c, "3D000", msg);
+		} else if (db->disabled) {
+			client_close(c, "08P01", "database \"%s\" is disabled",
+				     c->dbname);
+			return;
+		}
+	}
+	begin_auth(c, db);
+}
+
+/* ---- password messages ---- */
+
+static void sasl_initial(client_t *c, pgp_reader_t *r)
+{
+	char out[SCRAM_MAX_MESSAGE];
+	size_t outlen = 0;
+	const char *err = NULL;
+	const char *mech = pgp_rd_string(r);
+	int32_t dlen = pgp_rd_int32(r);
+	if (r->err || strcmp(mech, "SCRAM-SHA-256") != 0 || dlen < 0 ||
+	    (size_t)dlen != pgp_rd_left(r)) {
+		client_close(c, "08P01", "invalid SASL initial response");
+		return;
+	}
+	const uint8_t *d = pgp_rd_bytes(r, (size_t)dlen);
+	if (scram_server_first(c->scram, (const char *)d, (size_t)dlen, out,
+			       sizeof(out), &outlen, &err) != SCRAM_OK) {
+		client_close(c, "08P01", "%s",
+			     err ? err : "malformed SCRAM message");
+		return;
+	}
+	pgp_wr_auth(&c->io.obuf, 11, out, outlen);
+	c->auth_step = AUTH_STEP_SASL_CONT;
+}
+
+static void sasl_final(client_t *c, const uint8_t *body, uint32_t len)
+{
+	char out[SCRAM_MAX_MESSAGE];
+	size_t outlen = 0;
+	const char *err = NULL;
+	scram_status_t st =
+		scram_server_final(c->scram, (const char *)body, len, out,
+				   sizeof(out), &outlen, &err);
+	if (st == SCRAM_PROTO) {
+		client_close(c, "08P01", "%s",
+			     err ? err : "malformed SCRAM message");
+		return;
+	}
+	if (st != SCRAM_OK) {
+		auth_failed(c);
+		return;
+	}
+	pgp_wr_auth(&c->io.obuf, 12, out, outlen);
+	/* The keys log the client in to the server too (pass-through):
+	 * taken at every login, so a changed password takes effect. */
+	pool_user_t *u = pool_user_get(c->ctx, c->user);
+	if (u && scram_server_keys(c->scram, u->client_key, u->server_key))
+		u->has_scram_keys = true;
+	scram_server_free(c->scram);
+	c->scram = NULL;
+	login_done(c);
+}
+
+static void handle_auth_msg(client_t *c, const pgp_msg_t *m,
+			    const uint8_t *body)
+{
+	pgp_reader_t r;
+
+	if (m->type != 'p') {
+		client_close(c, "08P01",
+			     "expected password response, got "
+			     "message type %d",
+			     m->type);
+		return;
+	}
+	pgp_rd_init(&r, body, m->len);
+	switch (c->auth_step) {
+	case AUTH_STEP_PLAIN: {
+		const char *pw = pgp_rd_string(&r);
+		if (r.err) {
+			client_close(c, "08P01", "invalid password packet");
+			return;
+		}
+		check_password(c, pw);
+		return;
+	}
+	case AUTH_STEP_MD5: {
+		const char *resp = pgp_rd_string(&r);
+		if (r.err) {
+			client_close(c, "08P01", "invalid password packet");
+			return;
+		}
+		const char *stored = c->secret;
+		if (stored && auth_secret_kind(stored) == AUTH_SECRET_SCRAM)
+			stored = NULL;
+		if (auth_md5_verify(stored, c->user, c->md5_salt, resp))
+			login_done(c);
+		else
+			auth_failed(c);
+		return;
+	}
+	case AUTH_STEP_SASL_INIT:
+		sasl_initial(c, &r);
+		return;
+	case AUTH_STEP_SASL_CONT:
+		sasl_final(c, body, m->len);
+		return;
+	default:
+		client_close(c, "08P01", "unexpected authentication message");
+	}
+}
+
+/* Process login-phase input. Returns false when nothing more can be done
+ * now. */
+bool client_login_process(client_t *c)
+{
+	conn_io_t *io = &c->io;
+	const uint8_t *p = io->rbuf + io->rpos;
+	uint32_t avail = io->rlen - io->rpos;
+
+	if (c->auth_step == AUTH_STEP_TLS)
+		return client_tls_handshake(c);
+	if (c->auth_step == AUTH_STEP_QUERY)
+		return false;
+	if (c->auth_step == AUTH_STEP_STARTUP) {
+		if (client_tls_direct(c))
+			return true;
+		uint32_t len;
+		pgp_status_t st = pgp_frame_startup(p, avail, &len);
+		if (st == PGP_MORE) {
+			if (avail >= 4 && len > io->rcap)
+				st = PGP_TOOBIG;
+			else
+				return false;
+		}
+		if (st != PGP_OK) {
+			client_close(c, "08P01", "bad startup packet");
+			return false;
+		}
+		io->rpos += len;
+		handle_startup(c, p, len);
+		return true;
+	}
+	pgp_msg_t m;
+	pgp_status_t st = pgp_frame(p, avail, io->rcap - PGP_HDR_LEN, &m);
+	if (st == PGP_MORE)
+		return false;
+	if (st != PGP_OK) {
+		client_close(c, "08P01", "bad packet header");
+		return false;
+	}
+	if (avail < m.total)
+		return false;
+	io->rpos += m.total;
+	handle_auth_msg(c, &m, p + PGP_HDR_LEN);
+	return true;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client_int.h - what client.c, client_auth.c and client_tls.c share.
+ * Not an interface: only src/conn includes it.
+ */
+#ifndef PGSWITCH_CLIENT_INT_H
+#define PGSWITCH_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conn/conn_types.h"
+
+/* client.c */
+int client_var_index(const char *name);
+
+/* client_auth.c: run login-phase input; false when nothing more can be
+ * done now. */
+bool client_login_process(client_t *c);
+
+/* client_tls.c */
+/* An SSLRequest arrived: answer 'S' and start the handshake, or 'N'. */
+void client_tls_request(client_t *c);
+/* A fresh connection that starts with a TLS ClientHello (PostgreSQL 17
+ * sslnegotiation=direct): true if it was taken as one (or closed). */
+bool client_tls_direct(client_t *c);
+/* Drive the handshake; false when it must wait for the socket. */
+bool client_tls_handshake(client_t *c);
+/* client_tls_sslmode require and above: false (client closed) when this
+ * plain-text TCP client must not log in. */
+bool client_tls_required_ok(client_t *c);
+/* Subject CN of a verified client certificate. */
+bool client_tls_peer_cn(client_t *c, char *out, size_t cap);
+
+/* client_hba.c */
+/* auth_type = hba: the method of the first matching rule (and its ident
+ * map in c->hba_map). False: the client was closed. */
+bool client_hba_method(client_t *c, int *method);
+/* auth_ident_file: may SYSTEM_NAME log in as c->user under MAP? */
+bool client_ident_match(client_t *c, const char *map, const char *system_name);
+
+#endif
