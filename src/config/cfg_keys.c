@@ -640,6 +640,40 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 		return buf;
 	}
 
+	/* Keys with a field that nothing acts on yet: set to anything but
+	 * PgBouncer's default, they say so (never silently ignored). */
+	static const char *const inert[] = {
+		"autodb_idle_timeout",
+		"cancel_wait_timeout",
+		"disable_pqexec",
+		"dns_max_ttl",
+		"dns_nxdomain_ttl",
+		"dns_zone_check_period",
+		"max_prepared_statements",
+		"peer_id",
+		"resolv_conf",
+		"sbuf_loopcnt",
+		"server_fast_close",
+		"suspend_timeout",
+		"syslog",
+		"syslog_facility",
+		"syslog_ident",
+		"tcp_defer_accept",
+		"track_extra_parameters",
+		"transaction_timeout",
+		"unix_socket_group",
+		"workers",
+	};
+	for (size_t i = 0; i < sizeof(inert) / sizeof(inert[0]); i++) {
+		if (strcmp(k->name, inert[i]) != 0)
+			continue;
+		if (strcmp(value, k->def ? k->def : "") == 0)
+			return NULL;
+		snprintf(buf, len,
+			 "key '%s' is not yet supported by pgswitch, ignored",
+			 k->name);
+		return buf;
+	}
 	if (strcmp(k->name, "auth_type") == 0) {
 		switch (cfg->auth_type) {
 		case CFG_AUTH_PAM:

@@ -485,6 +485,100 @@ static void begin_auth(client_t *c, pool_db_t *db)
 	start_method(c);
 }
 
+/* One NAME=VALUE of the options parameter: a tracked variable is kept,
+ * an ignored one dropped, anything else refused (PgBouncer's rules). */
+static bool take_option(client_t *c, char *kv)
+{
+	const cfg_t *cfg = c->ctx->cfg;
+	char *eq = strchr(kv, '=');
+	if (!eq || eq == kv) {
+		client_close(c, "08P01",
+			     "unsupported options startup parameter: "
+			     "invalid option %s",
+			     kv);
+		return false;
+	}
+	*eq = '\0';
+	for (char *p = kv; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	int vi = client_var_index(kv);
+	if (vi >= 0) {
+		free(c->vars[vi]);
+		c->vars[vi] = strdup(eq + 1);
+		return true;
+	}
+	if (cfg_list_contains(cfg->ignore_startup_parameters, kv) ||
+	    cfg_list_contains(cfg->ignore_startup_parameters, "options"))
+		return true;
+	client_close(c, "08P01",
+		     "unsupported options startup parameter: parameter %s", kv);
+	return false;
+}
+
+#define OPTION_MAX 256
+
+static bool is_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+/*
+ * The options startup parameter as PostgreSQL reads it: words split on
+ * spaces, a backslash takes the next character literally; each word is
+ * "-c NAME=VALUE", "-cNAME=VALUE" or "--NAME=VALUE".
+ */
+static bool take_options(client_t *c, const char *opts)
+{
+	char word[OPTION_MAX];
+	bool want_c = false;
+	const char *p = opts;
+	for (;;) {
+		while (is_space(*p))
+			p++;
+		if (!*p)
+			break;
+		size_t n = 0;
+		while (*p && !is_space(*p)) {
+			if (*p == '\\' && p[1])
+				p++;
+			if (n + 1 >= sizeof(word)) {
+				client_close(c, "08P01",
+					     "unsupported options startup "
+					     "parameter: parameter too long");
+				return false;
+			}
+			word[n++] = *p++;
+		}
+		word[n] = '\0';
+		char *kv;
+		if (want_c) {
+			kv = word;
+			want_c = false;
+		} else if (strcmp(word, "-c") == 0) {
+			want_c = true;
+			continue;
+		} else if (strncmp(word, "-c", 2) == 0 ||
+			   strncmp(word, "--", 2) == 0) {
+			kv = word + 2;
+		} else {
+			client_close(c, "08P01",
+				     "unsupported options startup parameter: "
+				     "only '-c option=value' is allowed");
+			return false;
+		}
+		if (!take_option(c, kv))
+			return false;
+	}
+	if (want_c) {
+		client_close(c, "08P01",
+			     "unsupported options startup parameter: -c "
+			     "without a value");
+		return false;
+	}
+	return true;
+}
+
 /* Returns false when the client must be closed for its parameters. */
 static bool take_params(client_t *c, const pgp_startup_t *st,
 			const char **unsupported, int *nunsup)
@@ -500,6 +594,9 @@ static bool take_params(client_t *c, const pgp_startup_t *st,
 		} else if (strcmp(n, "database") == 0) {
 			free(c->dbname);
 			c->dbname = strndup(v, 63);
+		} else if (strcmp(n, "options") == 0) {
+			if (!take_options(c, v))
+				return false;
 		} else if ((vi = client_var_index(n)) >= 0) {
 			free(c->vars[vi]);
 			c->vars[vi] = strdup(v);
