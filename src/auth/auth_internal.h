@@ -16,8 +16,13 @@
 #define SCRAM_KEY_LEN		 32   /* SHA-256 output */
 #define SCRAM_DEFAULT_ITERATIONS 4096 /* PostgreSQL's scram_iterations */
 #define SCRAM_DEFAULT_SALT_LEN	 16   /* PostgreSQL's SCRAM_DEFAULT_SALT_LEN */
-/* Raw salt bytes we accept anywhere; PostgreSQL uses 16. */
-#define SCRAM_MAX_SALT_LEN 128
+/*
+ * Raw salt bytes we accept anywhere; PostgreSQL makes 16. Any salt whose
+ * base64 fits in a SCRAM message fits here, so a long salt is refused by
+ * the message cap, never silently: a SCRAM secret whose salt did not
+ * parse would be taken for a plain password.
+ */
+#define SCRAM_MAX_SALT_LEN (SCRAM_MAX_MESSAGE / 4 * 3)
 /* Raw nonce bytes; base64 gives 24 printable chars, as PostgreSQL. */
 #define SCRAM_NONCE_RAW_LEN 18
 /* Longest nonce the test hooks accept. */
@@ -29,6 +34,10 @@
  */
 #define SCRAM_MAX_ITERATIONS 1000000
 #define SCRAM_SECRET_PREFIX  "SCRAM-SHA-256$"
+/* gs2 header of a binding exchange (no authzid: we never send or take one) */
+#define SCRAM_GS2_PLUS "p=" SCRAM_CB_TYPE ",,"
+/* Longest cbind-input: gs2 header then the certificate hash. */
+#define SCRAM_CBIND_MAX (sizeof(SCRAM_GS2_PLUS) - 1 + SCRAM_MAX_CB_DATA)
 
 /* A parsed "SCRAM-SHA-256$iter:salt$StoredKey:ServerKey" secret. */
 typedef struct scram_secret {
@@ -47,7 +56,8 @@ typedef struct scram_cursor {
 
 /* ---- scram_common.c ---- */
 
-/* Encoded length of N bytes (no NUL). */
+/* Encoded length of N bytes (no NUL); the macro is for array sizes. */
+#define SCRAM_B64_LEN(n) ((((size_t)(n)) + 2) / 3 * 4)
 size_t scram_b64_len(size_t n);
 /* Standard base64 with padding; writes scram_b64_len(n) chars, no NUL. */
 size_t scram_b64_encode(const uint8_t *in, size_t n, char *out);
@@ -58,6 +68,13 @@ size_t scram_b64_encode(const uint8_t *in, size_t n, char *out);
  */
 bool scram_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap,
 		      size_t *outlen);
+/*
+ * The c= value of a client-final-message: base64(GS2 || CB), where CB
+ * (CBLEN <= SCRAM_MAX_CB_DATA, may be 0) is the channel binding data.
+ * OUT holds SCRAM_B64_LEN(SCRAM_CBIND_MAX); returns the length, no NUL.
+ */
+size_t scram_cbind_b64(const char *gs2, size_t gs2len, const uint8_t *cb,
+		       size_t cblen, char *out);
 
 bool scram_sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN]);
 bool scram_hmac(const uint8_t *key, size_t keylen, const void *data, size_t len,

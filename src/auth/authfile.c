@@ -6,9 +6,15 @@
  *
  * Fields are double-quoted, "" inside a field is a literal quote, blank
  * lines and lines starting with ';' or '#' are skipped. Malformed lines
- * are skipped and counted rather than aborting the load (PgBouncer stops
- * at the first one, which silently drops every user after a typo). A
- * repeated user name keeps its last secret, as PgBouncer does.
+ * are skipped and reported with their line number rather than aborting
+ * the load (PgBouncer stops at the first one, which silently drops every
+ * user after a typo). A repeated user name keeps its last secret, as
+ * PgBouncer does.
+ *
+ * Length limits are PgBouncer's: its loader refuses a field whose length
+ * between the quotes, before unquoting, reaches MAX_USERNAME (128) or
+ * MAX_PASSWORD (2048), so a user name of up to 127 and a secret of up to
+ * 2047 bytes as written load, and one more byte does not.
  *
  * The file is read once into one buffer and unquoted in place; an
  * open-addressing hash table indexes it for O(1) lookups.
@@ -24,9 +30,11 @@
 
 /* Guard against pointing auth_file at something huge by mistake. */
 #define AUTH_FILE_MAX_SIZE ((size_t)256 << 20)
-/* PgBouncer's limits are 128 / 2048; be a little more generous. */
-#define AUTH_FILE_MAX_USER   1024
-#define AUTH_FILE_MAX_SECRET 4096
+_Static_assert(AUTH_FILE_MAX_SIZE < 0x7fffffff, "line numbers fit an int");
+#define AUTH_FILE_MAX_USER   AUTH_MAX_USER
+#define AUTH_FILE_MAX_SECRET AUTH_MAX_SECRET
+#define STR_(x)		     #x
+#define STR(x)		     STR_(x)
 
 struct auth_entry {
 	const char *user;
@@ -108,35 +116,37 @@ static char *read_all(FILE *f, size_t *len, const char **errstr)
 /*
  * Parse one quoted field at *P (before END), unquoting it in place and
  * NUL-terminating it. The NUL lands on or before the closing quote, which
- * has already been consumed, so nothing unread is overwritten.
+ * has already been consumed, so nothing unread is overwritten. *RAW gets
+ * the length as written between the quotes, which is what PgBouncer's
+ * limits count. NULL on success, else why the field is malformed.
  */
-static bool parse_field(char **pp, char *end, char **field, size_t *flen)
+static const char *parse_field(char **pp, char *end, char **field, size_t *raw)
 {
 	char *p = *pp;
+	char *start;
 	char *w;
 
-	if (p >= end || *p != '"')
-		return false;
-	p++;
-	*field = w = p;
+	p++; /* the opening quote, checked by the caller */
+	*field = w = start = p;
 	for (;;) {
-		if (p >= end || *p == '\0')
-			return false; /* unterminated, or a NUL byte */
+		if (p >= end)
+			return "unterminated quote";
+		if (*p == '\0')
+			return "NUL byte in line";
 		if (*p == '"') {
 			if (p + 1 < end && p[1] == '"') {
 				*w++ = '"';
 				p += 2;
 				continue;
 			}
-			p++;
 			break;
 		}
 		*w++ = *p++;
 	}
-	*flen = (size_t)(w - *field);
+	*raw = (size_t)(p - start);
 	*w = '\0';
-	*pp = p;
-	return true;
+	*pp = p + 1;
+	return NULL;
 }
 
 static char *skip_blank(char *p, char *end)
@@ -146,8 +156,12 @@ static char *skip_blank(char *p, char *end)
 	return p;
 }
 
-/* Returns 1 for an entry, 0 for a blank/comment line, -1 if malformed. */
-static int parse_line(char *p, char *end, char **user, char **secret)
+/*
+ * Returns 1 for an entry, 0 for a blank/comment line, -1 if malformed
+ * with *WHY set.
+ */
+static int parse_line(char *p, char *end, char **user, char **secret,
+		      const char **why)
 {
 	size_t ulen;
 	size_t slen;
@@ -155,14 +169,34 @@ static int parse_line(char *p, char *end, char **user, char **secret)
 	p = skip_blank(p, end);
 	if (p == end || *p == ';' || *p == '#')
 		return 0;
-	if (!parse_field(&p, end, user, &ulen))
+	if (*p != '"') {
+		*why = "expected a quoted user name";
 		return -1;
+	}
+	*why = parse_field(&p, end, user, &ulen);
+	if (*why != NULL)
+		return -1;
+	/* PgBouncer checks the name before it reads the secret */
+	if (ulen > AUTH_FILE_MAX_USER) {
+		*why = "user name longer than " STR(AUTH_MAX_USER) " bytes";
+		return -1;
+	}
+	if (ulen == 0) {
+		*why = "empty user name";
+		return -1;
+	}
 	p = skip_blank(p, end);
-	if (!parse_field(&p, end, secret, &slen))
+	if (p == end || *p != '"') {
+		*why = "expected a quoted secret after the user name";
 		return -1;
-	if (ulen == 0 || ulen > AUTH_FILE_MAX_USER ||
-	    slen > AUTH_FILE_MAX_SECRET)
+	}
+	*why = parse_field(&p, end, secret, &slen);
+	if (*why != NULL)
 		return -1;
+	if (slen > AUTH_FILE_MAX_SECRET) {
+		*why = "secret longer than " STR(AUTH_MAX_SECRET) " bytes";
+		return -1;
+	}
 	return 1;
 }
 
@@ -219,21 +253,65 @@ static bool build_index(auth_file_t *af)
 	return true;
 }
 
-auth_file_t *auth_file_load(const char *path, int *bad_lines,
-			    const char **errstr)
+/* Append one entry; false if out of memory. */
+static bool add_entry(auth_file_t *af, size_t *cap, char *user, char *secret)
+{
+	if (af->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct auth_entry *ne = realloc(af->ents, ncap * sizeof(*ne));
+
+		if (ne == NULL)
+			return false;
+		af->ents = ne;
+		*cap = ncap;
+	}
+	af->ents[af->n].user = user;
+	af->ents[af->n].secret = secret;
+	af->n++;
+	return true;
+}
+
+/* Split the buffer into lines and add the well-formed ones. */
+static bool parse_all(auth_file_t *af, auth_file_diag_fn cb, void *arg)
+{
+	char *p = af->buf;
+	char *end = af->buf + af->buflen;
+	size_t cap = 0;
+	int lineno = 0;
+
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *le = nl ? nl : end;
+		char *next = nl ? nl + 1 : end;
+		char *user;
+		char *secret;
+		const char *why = NULL;
+		int r;
+
+		lineno++; /* no overflow: AUTH_FILE_MAX_SIZE < INT_MAX lines */
+		if (le > p && le[-1] == '\r')
+			le--;
+		r = parse_line(p, le, &user, &secret, &why);
+		p = next;
+		if (r < 0 && cb != NULL)
+			cb(arg, lineno, why);
+		if (r <= 0)
+			continue;
+		if (!add_entry(af, &cap, user, secret))
+			return false;
+	}
+	return true;
+}
+
+auth_file_t *auth_file_load_diag(const char *path, auth_file_diag_fn cb,
+				 void *arg, const char **errstr)
 {
 	const char *dummy;
 	auth_file_t *af;
 	FILE *f;
-	char *p;
-	char *end;
-	size_t cap = 0;
-	int bad = 0;
 
 	if (errstr == NULL)
 		errstr = &dummy;
-	if (bad_lines != NULL)
-		*bad_lines = 0;
 	if (path == NULL) {
 		*errstr = "no auth file given";
 		return NULL;
@@ -258,42 +336,8 @@ auth_file_t *auth_file_load(const char *path, int *bad_lines,
 		goto fail_quiet;
 	}
 
-	p = af->buf;
-	end = af->buf + af->buflen;
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *le = nl ? nl : end;
-		char *next = nl ? nl + 1 : end;
-		char *user;
-		char *secret;
-		int r;
-
-		if (le > p && le[-1] == '\r')
-			le--;
-		r = parse_line(p, le, &user, &secret);
-		p = next;
-		if (r < 0)
-			bad++;
-		if (r <= 0)
-			continue;
-		if (af->n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct auth_entry *ne =
-				realloc(af->ents, ncap * sizeof(*ne));
-
-			if (ne == NULL)
-				goto fail_oom;
-			af->ents = ne;
-			cap = ncap;
-		}
-		af->ents[af->n].user = user;
-		af->ents[af->n].secret = secret;
-		af->n++;
-	}
-	if (!build_index(af))
+	if (!parse_all(af, cb, arg) || !build_index(af))
 		goto fail_oom;
-	if (bad_lines != NULL)
-		*bad_lines = bad;
 	return af;
 
 fail_oom:
@@ -301,6 +345,24 @@ fail_oom:
 fail_quiet:
 	auth_file_free(af);
 	return NULL;
+}
+
+static void count_bad(void *arg, int line, const char *reason)
+{
+	(void)line;
+	(void)reason;
+	(*(int *)arg)++;
+}
+
+auth_file_t *auth_file_load(const char *path, int *bad_lines,
+			    const char **errstr)
+{
+	int bad = 0;
+	auth_file_t *af = auth_file_load_diag(path, count_bad, &bad, errstr);
+
+	if (bad_lines != NULL)
+		*bad_lines = af != NULL ? bad : 0;
+	return af;
 }
 
 const char *auth_file_lookup(const auth_file_t *af, const char *user)

@@ -3,7 +3,9 @@
  * scram_client.c - SCRAM-SHA-256 where pgswitch is the client, logging in
  * to a PostgreSQL server, either with a plain password or with the
  * ClientKey/ServerKey recovered from a client's successful exchange
- * (pass-through, when both sides hold the same SCRAM secret).
+ * (pass-through, when both sides hold the same SCRAM secret). Over TLS it
+ * can bind the exchange to the server's certificate (SCRAM-SHA-256-PLUS,
+ * tls-server-end-point) and picks the mechanism as libpq does.
  */
 #include "auth/auth_internal.h"
 
@@ -28,6 +30,9 @@ enum client_state {
 struct scram_client {
 	enum client_state state;
 	bool have_keys; /* pass-through: keys given, no password */
+	bool cb_unused; /* gs2 "y": TLS, but this exchange does not bind */
+	size_t cb_len;	/* > 0: bind to cb_data, gs2 "p=tls-server-end-point" */
+	uint8_t cb_data[SCRAM_MAX_CB_DATA];
 	char *password;
 	uint8_t client_key[SCRAM_KEY_LEN];
 	uint8_t server_key[SCRAM_KEY_LEN];
@@ -128,11 +133,179 @@ bool scram_client_set_user(scram_client_t *c, const char *user, size_t len)
 	return true;
 }
 
-/* "n,,n=,r=<nonce>": no channel binding, empty name as libpq sends. */
+bool scram_client_set_channel_binding(scram_client_t *c, const uint8_t *cb_data,
+				      size_t len)
+{
+	if (c == NULL || c->state != CS_INIT || cb_data == NULL || len == 0 ||
+	    len > sizeof(c->cb_data))
+		return false;
+	memcpy(c->cb_data, cb_data, len);
+	c->cb_len = len;
+	c->cb_unused = false;
+	return true;
+}
+
+bool scram_client_set_cb_unused(scram_client_t *c)
+{
+	if (c == NULL || c->state != CS_INIT || c->cb_len > 0)
+		return false;
+	c->cb_unused = true;
+	return true;
+}
+
+bool scram_client_channel_bound(const scram_client_t *c)
+{
+	return c != NULL && c->state == CS_DONE && c->cb_len > 0;
+}
+
+/* The gs2 header our settings call for; *LEN gets its length. */
+static const char *gs2_header(const scram_client_t *c, size_t *len)
+{
+	const char *h = c->cb_len > 0  ? SCRAM_GS2_PLUS
+			: c->cb_unused ? "y,,"
+				       : "n,,";
+
+	*len = strlen(h);
+	return h;
+}
+
+/* One name of a mechanism list; false at a missing terminator. */
+static bool next_mech(const char **p, const char *end, const char **name,
+		      size_t *nlen)
+{
+	const char *z = memchr(*p, '\0', (size_t)(end - *p));
+
+	if (z == NULL)
+		return false;
+	*name = *p;
+	*nlen = (size_t)(z - *p);
+	*p = z + 1;
+	return true;
+}
+
+static bool mech_is(const char *name, size_t nlen, const char *want)
+{
+	return nlen == strlen(want) && memcmp(name, want, nlen) == 0;
+}
+
+static scram_status_t select_fail(scram_status_t st, const char **errstr,
+				  const char *why)
+{
+	if (errstr != NULL)
+		*errstr = why;
+	return st;
+}
+
+/*
+ * libpq's pg_SASL_init, less what we do not speak (OAUTHBEARER). One
+ * difference: PLUS offered over TLS, but the certificate hash unknown
+ * (a signature algorithm RFC 5929 gives no hash for). libpq has no such
+ * case; we fall back to plain SCRAM with gs2 "n", since "y" would make
+ * the server refuse the downgrade, and require fails.
+ */
+scram_status_t scram_select_mechanism(const char *list, size_t len,
+				      scram_cb_mode_t mode, bool tls,
+				      bool have_cb, scram_mech_choice_t *out,
+				      const char **errstr)
+{
+	const char *p = list;
+	const char *end = list + len;
+	const char *name;
+	size_t nlen;
+	bool plus_offered = false;
+	bool plain_offered = false;
+
+	if (out == NULL || (list == NULL && len > 0))
+		return select_fail(SCRAM_PROTO, errstr, "invalid SCRAM call");
+	out->mech = NULL;
+	out->plus = false;
+	out->cb_unused = false;
+	if (mode == SCRAM_CB_REQUIRE && !tls)
+		return select_fail(SCRAM_CB_FAIL, errstr,
+				   "channel binding required, but SSL not in "
+				   "use");
+	for (;;) {
+		if (p == end || !next_mech(&p, end, &name, &nlen))
+			return select_fail(SCRAM_PROTO, errstr,
+					   "invalid list of authentication "
+					   "mechanisms");
+		if (nlen == 0)
+			break;
+		if (mech_is(name, nlen, SCRAM_MECH_PLUS_NAME))
+			plus_offered = true;
+		else if (mech_is(name, nlen, SCRAM_MECH_NAME))
+			plain_offered = true;
+	}
+	if (p != end)
+		return select_fail(SCRAM_PROTO, errstr,
+				   "invalid list of authentication mechanisms");
+	/*
+	 * A server offers PLUS only over TLS, so TLS was stripped on the way:
+	 * libpq gives up, as the server would refuse an unbound exchange.
+	 */
+	if (plus_offered && !tls)
+		return select_fail(SCRAM_PROTO, errstr,
+				   "server offered SCRAM-SHA-256-PLUS "
+				   "authentication over a non-SSL connection");
+	if (plus_offered && mode != SCRAM_CB_DISABLE && have_cb) {
+		out->mech = SCRAM_MECH_PLUS_NAME;
+		out->plus = true;
+		return SCRAM_OK;
+	}
+	if (mode == SCRAM_CB_REQUIRE)
+		return select_fail(SCRAM_CB_FAIL, errstr,
+				   plus_offered
+					   ? "channel binding is required, but "
+					     "client does not support it"
+					   : "channel binding is required, but "
+					     "server did not offer an "
+					     "authentication method that "
+					     "supports channel binding");
+	if (!plain_offered)
+		return select_fail(SCRAM_PROTO, errstr,
+				   "none of the server's SASL authentication "
+				   "mechanisms are supported");
+	out->mech = SCRAM_MECH_NAME;
+	out->cb_unused = tls && mode != SCRAM_CB_DISABLE && !plus_offered;
+	return SCRAM_OK;
+}
+
+scram_status_t scram_client_choose(scram_client_t *c, const char *list,
+				   size_t len, scram_cb_mode_t mode, bool tls,
+				   const uint8_t *cb_data, size_t cb_len,
+				   const char **mech, const char **errstr)
+{
+	scram_mech_choice_t ch;
+	bool have_cb =
+		cb_data != NULL && cb_len > 0 && cb_len <= SCRAM_MAX_CB_DATA;
+	scram_status_t st;
+
+	if (mech != NULL)
+		*mech = NULL;
+	if (c == NULL || c->state != CS_INIT)
+		return proto(c, errstr, "unexpected SCRAM call");
+	st = scram_select_mechanism(list, len, mode, tls, have_cb, &ch, errstr);
+	if (st != SCRAM_OK)
+		return st;
+	if ((ch.plus &&
+	     !scram_client_set_channel_binding(c, cb_data, cb_len)) ||
+	    (ch.cb_unused && !scram_client_set_cb_unused(c)))
+		return proto(c, errstr, "invalid SCRAM call");
+	if (mech != NULL)
+		*mech = ch.mech;
+	return SCRAM_OK;
+}
+
+/*
+ * gs2 header then "n=,r=<nonce>": the empty name libpq sends, since the
+ * server takes the user from the startup packet.
+ */
 scram_status_t scram_client_first(scram_client_t *c, char *out, size_t cap,
 				  size_t *outlen, const char **errstr)
 {
 	size_t o = 0;
+	const char *gs2;
+	size_t gs2_len;
 
 	if (outlen != NULL)
 		*outlen = 0;
@@ -158,11 +331,12 @@ scram_status_t scram_client_first(scram_client_t *c, char *out, size_t cap,
 	o += c->nonce_len;
 	c->bare_len = o;
 
-	if (3 + c->bare_len > cap)
+	gs2 = gs2_header(c, &gs2_len);
+	if (gs2_len + c->bare_len > cap)
 		return proto(c, errstr, "SCRAM output buffer too small");
-	memcpy(out, "n,,", 3);
-	memcpy(out + 3, c->bare, c->bare_len);
-	*outlen = 3 + c->bare_len;
+	memcpy(out, gs2, gs2_len);
+	memcpy(out + gs2_len, c->bare, c->bare_len);
+	*outlen = gs2_len + c->bare_len;
 	c->state = CS_FIRST;
 	return SCRAM_OK;
 }
@@ -188,7 +362,8 @@ static scram_status_t check_input(scram_client_t *c, enum client_state want,
  * server-first-message = [reserved-mext ","] "r=" c-nonce s-nonce ","
  *                        "s=" base64(salt) "," "i=" posit-number
  *                        ["," extensions]
- * Out: "c=biws,r=<nonce>,p=<base64 proof>" ("biws" = base64 of "n,,").
+ * Out: "c=" base64(gs2-header [cbind-data]) ",r=" nonce ",p=" base64(proof),
+ * e.g. "c=biws,..." ("biws" = base64 of "n,,").
  */
 scram_status_t scram_client_final(scram_client_t *c, const char *msg,
 				  size_t len, char *out, size_t cap,
@@ -206,6 +381,10 @@ scram_status_t scram_client_final(scram_client_t *c, const char *msg,
 	int iterations;
 	char cfwp[SCRAM_MAX_MESSAGE];
 	size_t cfwp_len;
+	const char *gs2;
+	size_t gs2_len;
+	char cbind[SCRAM_B64_LEN(SCRAM_CBIND_MAX)];
+	size_t cbind_len;
 	uint8_t ck[SCRAM_KEY_LEN];
 	uint8_t sk[SCRAM_KEY_LEN];
 	uint8_t stored[SCRAM_KEY_LEN];
@@ -256,14 +435,18 @@ scram_status_t scram_client_final(scram_client_t *c, const char *msg,
 	}
 
 	/* client-final-message-without-proof */
-	cfwp_len = 9 + nonce_len;
+	gs2 = gs2_header(c, &gs2_len);
+	cbind_len = scram_cbind_b64(gs2, gs2_len, c->cb_data, c->cb_len, cbind);
+	cfwp_len = 2 + cbind_len + 3 + nonce_len;
 	need = cfwp_len + 3 + scram_b64_len(SCRAM_KEY_LEN);
 	if (need > SCRAM_MAX_MESSAGE)
 		return proto(c, errstr, "SCRAM nonce too long");
 	if (need > cap)
 		return proto(c, errstr, "SCRAM output buffer too small");
-	memcpy(cfwp, "c=biws,r=", 9);
-	memcpy(cfwp + 9, nonce, nonce_len);
+	memcpy(cfwp, "c=", 2);
+	memcpy(cfwp + 2, cbind, cbind_len);
+	memcpy(cfwp + 2 + cbind_len, ",r=", 3);
+	memcpy(cfwp + 5 + cbind_len, nonce, nonce_len);
 
 	memcpy(c->sfirst, msg, len);
 	c->sfirst_len = len;

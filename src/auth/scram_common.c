@@ -117,6 +117,19 @@ bool scram_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap,
 	return true;
 }
 
+size_t scram_cbind_b64(const char *gs2, size_t gs2len, const uint8_t *cb,
+		       size_t cblen, char *out)
+{
+	uint8_t in[SCRAM_CBIND_MAX];
+
+	if (gs2len + cblen > sizeof(in))
+		return 0;
+	memcpy(in, gs2, gs2len);
+	if (cblen > 0)
+		memcpy(in + gs2len, cb, cblen);
+	return scram_b64_encode(in, gs2len + cblen, out);
+}
+
 bool scram_sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN])
 {
 	unsigned int olen = 0;
@@ -409,4 +422,70 @@ out:
 	OPENSSL_cleanse(sk, sizeof(sk));
 	OPENSSL_cleanse(stored, sizeof(stored));
 	return ok;
+}
+
+const char *scram_status_name(scram_status_t st)
+{
+	switch (st) {
+	case SCRAM_OK:
+		return "ok";
+	case SCRAM_FAIL:
+		return "fail";
+	case SCRAM_PROTO:
+		return "proto";
+	case SCRAM_CB_FAIL:
+		return "cb_fail";
+	}
+	return "unknown";
+}
+
+/*
+ * PostgreSQL: a wrong proof is "password authentication failed" (28P01),
+ * a malformed exchange ERRCODE_PROTOCOL_VIOLATION (08P01), and both
+ * "SCRAM channel binding negotiation error" and "SCRAM channel binding
+ * check failed" ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION (28000).
+ * Anything unknown maps to the authentication failure, the safe side.
+ */
+const char *scram_status_sqlstate(scram_status_t st)
+{
+	switch (st) {
+	case SCRAM_OK:
+		return "00000";
+	case SCRAM_FAIL:
+		return "28P01";
+	case SCRAM_PROTO:
+		return "08P01";
+	case SCRAM_CB_FAIL:
+		return "28000";
+	}
+	return "28P01";
+}
+
+const char *scram_cb_mode_name(scram_cb_mode_t mode)
+{
+	switch (mode) {
+	case SCRAM_CB_DISABLE:
+		return "disable";
+	case SCRAM_CB_PREFER:
+		return "prefer";
+	case SCRAM_CB_REQUIRE:
+		return "require";
+	}
+	return "unknown";
+}
+
+bool scram_cb_mode_parse(const char *s, scram_cb_mode_t *out)
+{
+	static const scram_cb_mode_t all[] = {SCRAM_CB_DISABLE, SCRAM_CB_PREFER,
+					      SCRAM_CB_REQUIRE};
+
+	if (s == NULL || out == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (strcmp(s, scram_cb_mode_name(all[i])) == 0) {
+			*out = all[i];
+			return true;
+		}
+	}
+	return false;
 }

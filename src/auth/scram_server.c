@@ -2,7 +2,21 @@
 /*
  * scram_server.c - SCRAM-SHA-256 where pgswitch is the server, i.e. it
  * authenticates a connecting client (RFC 5802 / RFC 7677, as PostgreSQL
- * speaks it: the n= user name is ignored, no channel binding offered).
+ * speaks it: the n= user name is ignored). On TLS connections the caller
+ * gives us our certificate's tls-server-end-point hash and we also offer
+ * SCRAM-SHA-256-PLUS (RFC 5802 section 6, RFC 5929).
+ *
+ * Channel binding rules, from PostgreSQL's auth-scram.c:
+ *
+ *   mechanism  gs2 flag  binding data set   result
+ *   plain      n         any                ok
+ *   plain      y         no                 ok
+ *   plain      y         yes                SCRAM_CB_FAIL (downgrade)
+ *   plain      p=        any                SCRAM_PROTO
+ *   PLUS       n or y    (always set)       SCRAM_PROTO
+ *   PLUS       p=other   (always set)       SCRAM_PROTO (unsupported type)
+ *   PLUS       p=tls-server-end-point       c= must be base64(gs2 || hash),
+ *                                           else SCRAM_CB_FAIL
  */
 #include "auth/auth_internal.h"
 
@@ -25,7 +39,12 @@ struct scram_server {
 	enum server_state state;
 	/* Unknown user or md5 secret: run the motions, fail at the end. */
 	bool doomed;
-	char gs2_flag; /* 'n' or 'y' from the client-first gs2 header */
+	bool plus; /* client chose SCRAM-SHA-256-PLUS */
+	/* gs2 header as the client sent it: "n,,", "y,," or SCRAM_GS2_PLUS */
+	size_t gs2_len;
+	char gs2[sizeof(SCRAM_GS2_PLUS) - 1];
+	size_t cb_len; /* 0: no binding data, PLUS not offered */
+	uint8_t cb_data[SCRAM_MAX_CB_DATA];
 	scram_secret_t sec;
 	uint8_t client_key[SCRAM_KEY_LEN]; /* recovered on success */
 	size_t snonce_len;
@@ -158,6 +177,54 @@ bool scram_server_set_nonce(scram_server_t *s, const char *nonce, size_t len)
 	return true;
 }
 
+bool scram_server_set_channel_binding(scram_server_t *s, const uint8_t *cb_data,
+				      size_t len)
+{
+	if (s == NULL || s->state != SS_INIT || cb_data == NULL || len == 0 ||
+	    len > sizeof(s->cb_data))
+		return false;
+	memcpy(s->cb_data, cb_data, len);
+	s->cb_len = len;
+	return true;
+}
+
+const char *scram_server_mechanisms(const scram_server_t *s, size_t *len)
+{
+	/* sizeof counts the literal's own NUL: the empty name ending it */
+	static const char plus[] =
+		SCRAM_MECH_PLUS_NAME "\0" SCRAM_MECH_NAME "\0";
+	static const char plain[] = SCRAM_MECH_NAME "\0";
+
+	if (s != NULL && s->cb_len > 0) {
+		*len = sizeof(plus);
+		return plus;
+	}
+	*len = sizeof(plain);
+	return plain;
+}
+
+/*
+ * PLUS without binding data means we never offered it: a protocol
+ * violation like naming any other mechanism, as in PostgreSQL.
+ */
+scram_status_t scram_server_set_mechanism(scram_server_t *s, const char *mech,
+					  const char **errstr)
+{
+	if (s == NULL || mech == NULL)
+		return proto(s, errstr, "invalid SCRAM call");
+	if (s->state != SS_INIT)
+		return proto(s, errstr, "unexpected SCRAM call");
+	if (strcmp(mech, SCRAM_MECH_PLUS_NAME) == 0 && s->cb_len > 0)
+		s->plus = true;
+	else if (strcmp(mech, SCRAM_MECH_NAME) == 0)
+		s->plus = false;
+	else
+		return proto(s, errstr,
+			     "client selected an invalid SASL authentication "
+			     "mechanism");
+	return SCRAM_OK;
+}
+
 /* Common entry checks for both steps; the message is never NUL-terminated. */
 static scram_status_t check_input(scram_server_t *s, enum server_state want,
 				  const char *msg, size_t len, char *out,
@@ -175,6 +242,85 @@ static scram_status_t check_input(scram_server_t *s, enum server_state want,
 		return proto(s, errstr, "malformed SCRAM message (too long)");
 	if (memchr(msg, '\0', len) != NULL)
 		return proto(s, errstr, "malformed SCRAM message (NUL byte)");
+	return SCRAM_OK;
+}
+
+/*
+ * gs2-header = gs2-cbind-flag "," [authzid] ","
+ * gs2-cbind-flag = ("p=" cb-name) / "n" / "y"
+ * Advances *PP past the header and keeps a copy for the c= check.
+ */
+static scram_status_t read_gs2_header(scram_server_t *s, const char **pp,
+				      const char *end, const char **errstr)
+{
+	const char *start = *pp;
+	const char *p = start;
+	const char *name;
+
+	switch (*p) {
+	case 'n': /* client cannot bind, or chose not to */
+		if (s->plus)
+			return proto(s, errstr,
+				     "malformed SCRAM message (the client "
+				     "selected SCRAM-SHA-256-PLUS, but the "
+				     "SCRAM message does not include channel "
+				     "binding data)");
+		p++;
+		break;
+	case 'y': /* client could bind, but thinks we cannot */
+		if (s->plus)
+			return proto(s, errstr,
+				     "malformed SCRAM message (the client "
+				     "selected SCRAM-SHA-256-PLUS, but the "
+				     "SCRAM message does not include channel "
+				     "binding data)");
+		/* We offered PLUS: someone removed it from the offer. */
+		if (s->cb_len > 0) {
+			s->state = SS_ERROR;
+			if (errstr != NULL)
+				*errstr = "SCRAM channel binding negotiation "
+					  "error";
+			return SCRAM_CB_FAIL;
+		}
+		p++;
+		break;
+	case 'p': /* client requires binding, of the type named */
+		if (!s->plus)
+			return proto(s, errstr,
+				     "malformed SCRAM message (the client "
+				     "selected SCRAM-SHA-256 without channel "
+				     "binding, but the SCRAM message includes "
+				     "channel binding data)");
+		if (end - p < 2 || p[1] != '=')
+			return proto(s, errstr,
+				     "malformed SCRAM message (channel-binding "
+				     "flag)");
+		name = p + 2;
+		p = name;
+		while (p < end && *p != ',')
+			p++;
+		if ((size_t)(p - name) != sizeof(SCRAM_CB_TYPE) - 1 ||
+		    memcmp(name, SCRAM_CB_TYPE, sizeof(SCRAM_CB_TYPE) - 1) != 0)
+			return proto(s, errstr,
+				     "unsupported SCRAM channel-binding type");
+		break;
+	default:
+		return proto(s, errstr,
+			     "malformed SCRAM message (channel-binding flag)");
+	}
+	if (p == end || *p != ',')
+		return proto(s, errstr, "malformed SCRAM message (gs2 header)");
+	p++;
+	if (p < end && *p == 'a')
+		return proto(s, errstr,
+			     "SCRAM authorization identity is not supported");
+	if (p == end || *p != ',')
+		return proto(s, errstr, "malformed SCRAM message (gs2 header)");
+	p++;
+	/* fits: the longest header is SCRAM_GS2_PLUS, the buffer's size */
+	s->gs2_len = (size_t)(p - start);
+	memcpy(s->gs2, start, s->gs2_len);
+	*pp = p;
 	return SCRAM_OK;
 }
 
@@ -206,28 +352,9 @@ scram_status_t scram_server_first(scram_server_t *s, const char *msg,
 	p = msg;
 	end = msg + len;
 
-	switch (*p) {
-	case 'n': /* client does not support channel binding */
-	case 'y': /* client does, but thinks we don't: true, we offer no PLUS */
-		s->gs2_flag = *p++;
-		break;
-	case 'p':
-		return proto(s, errstr,
-			     "client requires SCRAM channel binding, which is "
-			     "not supported");
-	default:
-		return proto(s, errstr,
-			     "malformed SCRAM message (channel-binding flag)");
-	}
-	if (p == end || *p != ',')
-		return proto(s, errstr, "malformed SCRAM message (gs2 header)");
-	p++;
-	if (p < end && *p == 'a')
-		return proto(s, errstr,
-			     "SCRAM authorization identity is not supported");
-	if (p == end || *p != ',')
-		return proto(s, errstr, "malformed SCRAM message (gs2 header)");
-	p++;
+	st = read_gs2_header(s, &p, end, errstr);
+	if (st != SCRAM_OK)
+		return st;
 
 	/* client-first-message-bare starts here */
 	if (p < end && *p == 'm')
@@ -270,7 +397,7 @@ scram_status_t scram_server_first(scram_server_t *s, const char *msg,
 	need = 2 + s->cnonce_len + s->snonce_len + 3 +
 	       scram_b64_len(s->sec.saltlen) + 3 + (size_t)itlen;
 	if (need > sizeof(s->sfirst))
-		return proto(s, errstr, "SCRAM nonce too long");
+		return proto(s, errstr, "SCRAM server-first-message too long");
 	if (need > cap)
 		return proto(s, errstr, "SCRAM output buffer too small");
 	o = 0;
@@ -316,9 +443,8 @@ scram_status_t scram_server_final(scram_server_t *s, const char *msg,
 	const char *val;
 	size_t vlen;
 	char name;
-	uint8_t cb[8];
-	size_t cblen;
-	const char gs2[3] = {s != NULL ? s->gs2_flag : 'n', ',', ','};
+	char cbind[SCRAM_B64_LEN(SCRAM_CBIND_MAX)];
+	size_t cbind_len;
 	const char *proof_attr = NULL;
 	const char *proof_val = NULL;
 	size_t proof_len = 0;
@@ -344,13 +470,24 @@ scram_status_t scram_server_final(scram_server_t *s, const char *msg,
 		return proto(s, errstr,
 			     "malformed SCRAM message (channel binding "
 			     "expected)");
-	if (!scram_b64_decode(val, vlen, cb, sizeof(cb), &cblen))
-		return proto(s, errstr,
-			     "malformed SCRAM message (channel binding is not "
-			     "valid base64)");
-	/* Without channel binding, c= repeats the gs2 header verbatim. */
-	if (cblen != sizeof(gs2) || memcmp(cb, gs2, sizeof(gs2)) != 0)
-		return proto(s, errstr, "SCRAM channel binding check failed");
+	/*
+	 * c= is base64 of the gs2 header, then our certificate hash when
+	 * binding. Comparing the encoded forms is exact because base64 has
+	 * one encoding per byte string.
+	 */
+	cbind_len = scram_cbind_b64(s->gs2, s->gs2_len, s->cb_data,
+				    s->plus ? s->cb_len : 0, cbind);
+	if (vlen != cbind_len || memcmp(val, cbind, cbind_len) != 0) {
+		if (!s->plus)
+			return proto(
+				s, errstr,
+				"unexpected SCRAM channel-binding attribute "
+				"in client-final-message");
+		s->state = SS_ERROR;
+		if (errstr != NULL)
+			*errstr = "SCRAM channel binding check failed";
+		return SCRAM_CB_FAIL;
+	}
 	if (!scram_next_attr(&cur, &name, &val, &vlen) || name != 'r')
 		return proto(s, errstr,
 			     "malformed SCRAM message (nonce expected)");
@@ -427,4 +564,9 @@ bool scram_server_keys(const scram_server_t *s, uint8_t client_key[32],
 	memcpy(client_key, s->client_key, SCRAM_KEY_LEN);
 	memcpy(server_key, s->sec.server_key, SCRAM_KEY_LEN);
 	return true;
+}
+
+bool scram_server_channel_bound(const scram_server_t *s)
+{
+	return s != NULL && s->state == SS_OK && s->plus;
 }

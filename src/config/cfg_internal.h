@@ -52,6 +52,7 @@ extern const cfg_key_t cfg_keys[];
 extern const size_t cfg_nkeys;
 
 extern const cfg_lookup_t cfg_pool_mode_lk[];
+extern const cfg_lookup_t cfg_chanbind_lk[];
 
 /* Index of KEY (case-insensitive) in cfg_keys, or -1. */
 long cfg_key_index(const char *key);

@@ -25,6 +25,13 @@
 #define TIME_MAX_MS                                                            \
 	(LONG_MAX / 2 < 3153600000000LL ? LONG_MAX / 2 : 3153600000000LL)
 
+const cfg_lookup_t cfg_chanbind_lk[] = {
+	{"disable", CFG_CHANBIND_DISABLE},
+	{"prefer", CFG_CHANBIND_PREFER},
+	{"require", CFG_CHANBIND_REQUIRE},
+	{NULL, 0},
+};
+
 const cfg_lookup_t cfg_pool_mode_lk[] = {
 	{"session", CFG_POOL_SESSION},
 	{"transaction", CFG_POOL_TRANSACTION},

@@ -144,6 +144,7 @@ typedef enum cs_type {
 	CS_MS_INT,   /* time into int ms */
 	CS_MS_LONG,  /* time into long ms */
 	CS_IGNORED,  /* accepted, checked against a list, not implemented */
+	CS_CHANBIND, /* cfg_chanbind_t: disable, prefer, require */
 } cs_type_t;
 
 typedef struct cs_key {
@@ -176,6 +177,8 @@ static const cs_key_t db_keys[] = {
 	{"application_name", CS_STR, DB(application_name)},
 	{"server_lifetime", CS_MS_INT, DB(server_lifetime)},
 	{"load_balance_hosts", CS_IGNORED, 0},
+	/* pgswitch: libpq's channel_binding for the server logins */
+	{"channel_binding", CS_CHANBIND, DB(channel_binding)},
 	{NULL, CS_STR, 0},
 };
 
@@ -255,6 +258,13 @@ static int cs_apply(void *obj, const cs_key_t *k, const char *val,
 			*(int *)p = (int)ms;
 		else
 			*(long *)p = ms;
+		return 0;
+	case CS_CHANBIND:
+		if (cfg_lookup_parse(cfg_chanbind_lk, val, &iv) < 0) {
+			*why = "expected disable, prefer or require";
+			return -1;
+		}
+		*(int *)p = iv;
 		return 0;
 	case CS_IGNORED:
 		if (strcasecmp(val, "disable") != 0 &&
@@ -344,6 +354,7 @@ static void add_database(loader_t *ld, const where_t *w, const char *name,
 	db.max_db_connections = db.max_db_client_connections = -1;
 	db.server_lifetime = -1;
 	db.pool_mode = CFG_POOL_UNSET;
+	db.channel_binding = CFG_CHANBIND_PREFER;
 	db.name = strdup(name);
 	db.connstr = strdup(connstr);
 	db.file = strdup(w->file);

@@ -34,6 +34,14 @@ typedef enum cfg_auth_type {
 	CFG_AUTH_REJECT, /* an hba rule's "reject"; not an auth_type value */
 } cfg_auth_type_t;
 
+/* libpq's channel_binding, for pgswitch's own server logins; the same
+ * values as scram_cb_mode_t. */
+typedef enum cfg_chanbind {
+	CFG_CHANBIND_DISABLE = 0,
+	CFG_CHANBIND_PREFER = 1,
+	CFG_CHANBIND_REQUIRE = 2,
+} cfg_chanbind_t;
+
 typedef enum cfg_sev { CFG_WARNING, CFG_ERROR } cfg_sev_t;
 
 /* One located diagnostic: "file:line: message". line 0 = no line. */
@@ -69,6 +77,7 @@ typedef struct cfg_db {
 	int max_db_connections;
 	int max_db_client_connections;
 	int server_lifetime; /* in ms, like cfg_t.server_lifetime */
+	int channel_binding; /* cfg_chanbind_t */
 	cfg_pool_mode_t pool_mode;
 	char *connect_query;
 	char *client_encoding;

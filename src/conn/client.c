@@ -17,7 +17,7 @@
 #include "admin/admin.h"
 #include "auth/auth.h"
 #include "config/cfg.h"
-#include "conn/client_int.h"
+#include "conn/conn_int.h"
 #include "conn/conn.h"
 #include "net/sock.h"
 #include "pool/pool.h"

@@ -21,7 +21,7 @@
 #include "auth/auth.h"
 #include "auth/scram_plain.h"
 #include "config/cfg.h"
-#include "conn/client_int.h"
+#include "conn/conn_int.h"
 #include "conn/conn.h"
 #include "net/sock.h"
 #include "pool/pool.h"
@@ -220,7 +220,16 @@ static void start_scram(client_t *c)
 		client_close(c, "53200", "out of memory");
 		return;
 	}
-	pgp_wr_auth_sasl(&c->io.obuf, "SCRAM-SHA-256");
+	uint8_t cb[SCRAM_MAX_CB_DATA];
+	int cblen = client_tls_cb_data(c, cb, sizeof(cb));
+	if (cblen > 0 &&
+	    !scram_server_set_channel_binding(c->scram, cb, (size_t)cblen)) {
+		client_close(c, "08P01", "channel binding setup failed");
+		return;
+	}
+	size_t mlen;
+	const char *mechs = scram_server_mechanisms(c->scram, &mlen);
+	pgp_wr_auth(&c->io.obuf, 10, mechs, mlen);
 	c->auth_step = AUTH_STEP_SASL_INIT;
 }
 
@@ -744,15 +753,17 @@ static void sasl_initial(client_t *c, pgp_reader_t *r)
 	const char *err = NULL;
 	const char *mech = pgp_rd_string(r);
 	int32_t dlen = pgp_rd_int32(r);
-	if (r->err || strcmp(mech, "SCRAM-SHA-256") != 0 || dlen < 0 ||
-	    (size_t)dlen != pgp_rd_left(r)) {
+	if (r->err || dlen < 0 || (size_t)dlen != pgp_rd_left(r)) {
 		client_close(c, "08P01", "invalid SASL initial response");
 		return;
 	}
+	scram_status_t st = scram_server_set_mechanism(c->scram, mech, &err);
 	const uint8_t *d = pgp_rd_bytes(r, (size_t)dlen);
-	if (scram_server_first(c->scram, (const char *)d, (size_t)dlen, out,
-			       sizeof(out), &outlen, &err) != SCRAM_OK) {
-		client_close(c, "08P01", "%s",
+	if (st == SCRAM_OK)
+		st = scram_server_first(c->scram, (const char *)d, (size_t)dlen,
+					out, sizeof(out), &outlen, &err);
+	if (st != SCRAM_OK) {
+		client_close(c, scram_status_sqlstate(st), "%s",
 			     err ? err : "malformed SCRAM message");
 		return;
 	}
@@ -768,8 +779,8 @@ static void sasl_final(client_t *c, const uint8_t *body, uint32_t len)
 	scram_status_t st =
 		scram_server_final(c->scram, (const char *)body, len, out,
 				   sizeof(out), &outlen, &err);
-	if (st == SCRAM_PROTO) {
-		client_close(c, "08P01", "%s",
+	if (st == SCRAM_PROTO || st == SCRAM_CB_FAIL) {
+		client_close(c, scram_status_sqlstate(st), "%s",
 			     err ? err : "malformed SCRAM message");
 		return;
 	}

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "conn/client_int.h"
+#include "conn/conn_int.h"
 #include "conn/conn.h"
 
 bool client_hba_method(client_t *c, int *method)

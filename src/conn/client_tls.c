@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "conn/client_int.h"
+#include "conn/conn_int.h"
 #include "conn/conn.h"
 
 void client_tls_request(client_t *c)
@@ -37,4 +37,12 @@ bool client_tls_peer_cn(client_t *c, char *out, size_t cap)
 	(void)out;
 	(void)cap;
 	return false;
+}
+
+int client_tls_cb_data(client_t *c, uint8_t *out, size_t cap)
+{
+	(void)c;
+	(void)out;
+	(void)cap;
+	return -1;
 }

@@ -230,6 +230,7 @@ struct server {
 	uint32_t fwd_left;
 	uint32_t drop_left; /* bytes of a swallowed message to skip */
 	scram_client_t *scram;
+	bool cb_bound; /* the SCRAM login was channel-bound */
 	int auth_done;
 
 	/* ParameterStatus seen during login, for the pool's welcome. */

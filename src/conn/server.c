@@ -19,7 +19,7 @@
 
 #include "auth/auth.h"
 #include "config/cfg.h"
-#include "conn/client_int.h"
+#include "conn/conn_int.h"
 #include "conn/conn.h"
 #include "net/sock.h"
 #include "pool/pool.h"
@@ -248,20 +248,15 @@ static void login_fail(server_t *s, const char *msg)
 	server_close(s, "server login failed: %s", copy);
 }
 
+static int server_cb_mode(const server_t *s)
+{
+	return s->pool ? s->pool->db->channel_binding : CFG_CHANBIND_PREFER;
+}
+
 static void auth_sasl_start(server_t *s, pgp_reader_t *r)
 {
-	bool found = false;
-	for (;;) {
-		const char *mech = pgp_rd_string(r);
-		if (r->err || !*mech)
-			break;
-		if (strcmp(mech, "SCRAM-SHA-256") == 0)
-			found = true;
-	}
-	if (!found) {
-		login_fail(s, "server offers no supported SASL mechanism");
-		return;
-	}
+	const char *list = (const char *)r->p + r->pos;
+	size_t listlen = pgp_rd_left(r);
 	const char *pw = server_password(s);
 	pool_user_t *u = s->pool->user;
 	if (pw && auth_secret_kind(pw) == AUTH_SECRET_PLAIN)
@@ -278,15 +273,27 @@ static void auth_sasl_start(server_t *s, pgp_reader_t *r)
 		login_fail(s, "no password available for SCRAM login");
 		return;
 	}
+	/* SCRAM-SHA-256-PLUS when the server offers it over TLS: the
+	 * exchange is bound to the certificate we verified. */
+	uint8_t cb[SCRAM_MAX_CB_DATA];
+	int cblen = server_tls_cb_data(s, cb, sizeof(cb));
+	const char *mech = NULL;
+	const char *err = NULL;
+	if (scram_client_choose(
+		    s->scram, list, listlen, (scram_cb_mode_t)server_cb_mode(s),
+		    s->io.tls != NULL, cblen > 0 ? cb : NULL,
+		    cblen > 0 ? (size_t)cblen : 0, &mech, &err) != SCRAM_OK) {
+		login_fail(s, err ? err : "no supported SASL mechanism");
+		return;
+	}
 	char out[SCRAM_MAX_MESSAGE];
 	size_t outlen;
-	const char *err = NULL;
 	if (scram_client_first(s->scram, out, sizeof(out), &outlen, &err) !=
 	    SCRAM_OK) {
 		login_fail(s, err ? err : "SCRAM failure");
 		return;
 	}
-	pgp_wr_sasl_initial(&s->io.obuf, "SCRAM-SHA-256", out, outlen);
+	pgp_wr_sasl_initial(&s->io.obuf, mech, out, outlen);
 }
 
 static void handle_auth(server_t *s, pgp_reader_t *r)
@@ -297,8 +304,22 @@ static void handle_auth(server_t *s, pgp_reader_t *r)
 	const char *err = NULL;
 	const char *pw = server_password(s);
 
+	if ((code == 3 || code == 5) &&
+	    server_cb_mode(s) == CFG_CHANBIND_REQUIRE) {
+		login_fail(s, "channel binding required but not supported by "
+			      "server's authentication request");
+		return;
+	}
 	switch (code) {
 	case 0:
+		/* libpq's check: require means the server proved it holds
+		 * the certificate's key, not merely that TLS is on. */
+		if (server_cb_mode(s) == CFG_CHANBIND_REQUIRE && !s->cb_bound) {
+			login_fail(s, "channel binding required, but server "
+				      "authenticated client without channel "
+				      "binding");
+			return;
+		}
 		s->auth_done = 1;
 		return;
 	case 3:
@@ -340,6 +361,7 @@ static void handle_auth(server_t *s, pgp_reader_t *r)
 					  : "server SCRAM signature invalid");
 			return;
 		}
+		s->cb_bound = scram_client_channel_bound(s->scram);
 		scram_client_free(s->scram);
 		s->scram = NULL;
 		return;
@@ -447,9 +469,6 @@ static void capture_row(server_t *s, pgp_reader_t *r)
 	"SELECT pg_catalog.set_config('search_path', "                         \
 	"'pg_catalog, \"$user\", public, pg_temp', true)"
 #define PG_TYPE_TEXT 25
-#ifndef AUTH_MAX_SECRET
-#define AUTH_MAX_SECRET 2048 /* PgBouncer 1.25.2 MAX_PASSWORD */
-#endif
 
 void server_auth_query(server_t *s, client_t *c)
 {
@@ -505,7 +524,7 @@ static void auth_row(server_t *s, pgp_reader_t *r)
 	if (len > AUTH_MAX_SECRET) {
 		if (!s->auth_error)
 			s->auth_error = strdup("auth_query returned a password "
-					       "longer than 2048 bytes");
+					       "longer than 2047 bytes");
 		return;
 	}
 	const uint8_t *p = pgp_rd_bytes(r, (size_t)len);

@@ -161,24 +161,33 @@ void janitor_run(pgs_ctx_t *ctx)
 	}
 }
 
+typedef struct authfile_diag_ctx {
+	pgs_ctx_t *ctx;
+	const char *path;
+} authfile_diag_ctx_t;
+
+/* Each skipped line of auth_file, as file:line, like the ini's. */
+static void authfile_diag(void *arg, int line, const char *reason)
+{
+	authfile_diag_ctx_t *d = arg;
+	log_msg(&d->ctx->log, LOG_WARNING, "%s:%d: %s, line skipped", d->path,
+		line, reason);
+}
+
 void pool_load_authfile(pgs_ctx_t *ctx)
 {
 	const char *path = ctx->cfg->auth_file;
 	if (!path || !*path)
 		return;
 	const char *err = NULL;
-	int bad = 0;
-	auth_file_t *af = auth_file_load(path, &bad, &err);
+	authfile_diag_ctx_t d = {ctx, path};
+	auth_file_t *af = auth_file_load_diag(path, authfile_diag, &d, &err);
 	if (!af) {
 		log_msg(&ctx->log, LOG_WARNING,
 			"could not load auth_file %s: %s", path,
 			err ? err : "unknown error");
 		return;
 	}
-	if (bad > 0)
-		log_msg(&ctx->log, LOG_WARNING,
-			"auth_file %s: %d malformed line(s) skipped", path,
-			bad);
 	if (ctx->authfile)
 		auth_file_free(ctx->authfile);
 	ctx->authfile = af;

@@ -80,6 +80,7 @@ bool pool_db_apply(pool_db_t *db, const cfg_db_t *e)
 	db->auth_user = dup_or_null(e->auth_user);
 	db->auth_query = dup_or_null(e->auth_query);
 	db->auth_dbname = dup_or_null(e->auth_dbname);
+	db->channel_binding = e->channel_binding;
 	db->host = dup_or_null(e->host);
 	db->port = e->port > 0 ? e->port : 5432;
 	db->dbname = strdup(dbname);

@@ -38,6 +38,7 @@ struct pool_db {
 	char *auth_user;
 	char *auth_query;
 	char *auth_dbname;
+	int channel_binding; /* cfg_chanbind_t for server logins */
 	int pool_size;
 	int min_pool_size;
 	int reserve_pool;

@@ -8,11 +8,15 @@
  *   md5("53f4...217d" || 01 02 03 04) -> bb41a296aab6baccb36ff243a562abff
  *   md5("53f4...217d" || de ad be ef) -> c546d0bbed2af888b328536b45c76348
  *   admin / 1234 -> md545f2603610af569b6155c45067268c6b (PgBouncer docs)
+ *   the 2048-byte password of long_password() with user "longpass"
+ *     -> md5171934e5e4ae31571d980421d33e3b2b, and with salt 01 02 03 04
+ *     -> md5b0879e4d24b3213e0d601b71ab31a111 (Python hashlib)
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -133,12 +137,49 @@ static void test_kind(void **state)
 	assert_int_equal(auth_secret_kind(""), AUTH_SECRET_PLAIN);
 }
 
+/* 2048 bytes, PgBouncer's MAX_PASSWORD: no buffer in md5.c may cut it. */
+static char *long_password(size_t len)
+{
+	char *pw = malloc(len + 1);
+
+	assert_non_null(pw);
+	for (size_t i = 0; i < len; i++)
+		pw[i] = (char)('!' + (i * 7) % 90);
+	pw[0] = 'a';
+	pw[len] = '\0';
+	return pw;
+}
+
+static void test_long_password(void **state)
+{
+	char *pw = long_password(2048);
+	char out[AUTH_MD5_LEN + 1];
+	char resp[AUTH_MD5_LEN + 1];
+	(void)state;
+
+	auth_md5_secret("longpass", pw, out);
+	assert_string_equal(out, "md5171934e5e4ae31571d980421d33e3b2b");
+	auth_md5_response(pw, "longpass", salt1, resp);
+	assert_string_equal(resp, "md5b0879e4d24b3213e0d601b71ab31a111");
+	assert_true(auth_md5_verify(pw, "longpass", salt1, resp));
+	assert_true(auth_md5_verify(out, "longpass", salt1, resp));
+	assert_true(auth_str_equal(pw, pw));
+	/* the first 2047 bytes are another password */
+	pw[2047] = '\0';
+	assert_false(auth_md5_verify(pw, "longpass", salt1, resp));
+	assert_false(auth_str_equal(pw, out));
+	free(pw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_secret), cmocka_unit_test(test_response),
-		cmocka_unit_test(test_verify), cmocka_unit_test(test_str_equal),
+		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_str_equal),
 		cmocka_unit_test(test_kind),
+		cmocka_unit_test(test_long_password),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

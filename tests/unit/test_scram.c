@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_scram.c - SCRAM-SHA-256 server and client: RFC 7677 vector, round
- * trips, doomed exchanges, pass-through keys, malformed input.
+ * trips, doomed exchanges, pass-through keys, malformed input. Channel
+ * binding, mechanism selection and length limits: test_scram_cb.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,7 +41,7 @@
 	"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"                        \
 	"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
 
-#define BUF 2048
+#define BUF (SCRAM_MAX_MESSAGE + 64)
 
 static void assert_mem(const char *want, const char *got, size_t gotlen)
 {

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client_int.h - what client.c, client_auth.c and client_tls.c share.
+ * conn_int.h - what the files of src/conn share (client*.c, server*.c).
  * Not an interface: only src/conn includes it.
  */
-#ifndef PGSWITCH_CLIENT_INT_H
-#define PGSWITCH_CLIENT_INT_H
+#ifndef PGSWITCH_CONN_INT_H
+#define PGSWITCH_CONN_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conn/conn_types.h"
 
@@ -29,6 +30,9 @@ bool client_tls_handshake(client_t *c);
 /* client_tls_sslmode require and above: false (client closed) when this
  * plain-text TCP client must not log in. */
 bool client_tls_required_ok(client_t *c);
+/* tls-server-end-point data of our certificate (SCRAM-SHA-256-PLUS):
+ * its length, or -1 for a plain-text client. */
+int client_tls_cb_data(client_t *c, uint8_t *out, size_t cap);
 /* Subject CN of a verified client certificate. */
 bool client_tls_peer_cn(client_t *c, char *out, size_t cap);
 
@@ -38,5 +42,10 @@ bool client_tls_peer_cn(client_t *c, char *out, size_t cap);
 bool client_hba_method(client_t *c, int *method);
 /* auth_ident_file: may SYSTEM_NAME log in as c->user under MAP? */
 bool client_ident_match(client_t *c, const char *map, const char *system_name);
+
+/* server_tls.c */
+/* tls-server-end-point data of the server's certificate: its length, or
+ * -1 without TLS. */
+int server_tls_cb_data(server_t *s, uint8_t *out, size_t cap);
 
 #endif
