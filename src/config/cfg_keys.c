@@ -117,14 +117,14 @@ const cfg_key_t cfg_keys[] = {
 	K_TIME("cancel_wait_timeout", FLD(cancel_wait_timeout), "10"),
 	K_TIME("client_idle_timeout", FLD(client_idle_timeout), "0"),
 	K_TIME("client_login_timeout", FLD(client_login_timeout), "60"),
-	K_STR("client_tls13_ciphers", NOF, "", RW),
-	K_STR("client_tls_ca_file", NOF, "", RW),
-	K_STR("client_tls_cert_file", NOF, "", RW),
-	K_STR("client_tls_ciphers", NOF, "default", RW),
-	K_STR("client_tls_dheparams", NOF, "auto", RW),
-	K_STR("client_tls_ecdhcurve", NOF, "auto", RW),
-	K_STR("client_tls_key_file", NOF, "", RW),
-	K_STR("client_tls_protocols", NOF, "secure", RW),
+	K_STR("client_tls13_ciphers", FLD(client_tls13_ciphers), "", RW),
+	K_STR("client_tls_ca_file", FLD(client_tls_ca_file), "", RW),
+	K_STR("client_tls_cert_file", FLD(client_tls_cert_file), "", RW),
+	K_STR("client_tls_ciphers", FLD(client_tls_ciphers), "default", RW),
+	K_STR("client_tls_dheparams", FLD(client_tls_dheparams), "auto", RW),
+	K_STR("client_tls_ecdhcurve", FLD(client_tls_ecdhcurve), "auto", RW),
+	K_STR("client_tls_key_file", FLD(client_tls_key_file), "", RW),
+	K_STR("client_tls_protocols", FLD(client_tls_protocols), "secure", RW),
 	K_LKSTR("client_tls_sslmode", FLD(client_tls_sslmode), "disable",
 		sslmode_lk),
 	/* No default: it is the file given on the command line. */
@@ -192,12 +192,12 @@ const cfg_key_t cfg_keys[] = {
 	K_BOOL("server_reset_query_always", FLD(server_reset_query_always), "0",
 	       RW),
 	K_BOOL("server_round_robin", FLD(server_round_robin), "0", RW),
-	K_STR("server_tls13_ciphers", NOF, "", RW),
-	K_STR("server_tls_ca_file", NOF, "", RW),
-	K_STR("server_tls_cert_file", NOF, "", RW),
-	K_STR("server_tls_ciphers", NOF, "default", RW),
-	K_STR("server_tls_key_file", NOF, "", RW),
-	K_STR("server_tls_protocols", NOF, "secure", RW),
+	K_STR("server_tls13_ciphers", FLD(server_tls13_ciphers), "", RW),
+	K_STR("server_tls_ca_file", FLD(server_tls_ca_file), "", RW),
+	K_STR("server_tls_cert_file", FLD(server_tls_cert_file), "", RW),
+	K_STR("server_tls_ciphers", FLD(server_tls_ciphers), "default", RW),
+	K_STR("server_tls_key_file", FLD(server_tls_key_file), "", RW),
+	K_STR("server_tls_protocols", FLD(server_tls_protocols), "secure", RW),
 	K_LKSTR("server_tls_sslmode", FLD(server_tls_sslmode), "prefer",
 		sslmode_lk),
 	/* Windows-only alias of job_name in PgBouncer; accepted anywhere. */
@@ -636,7 +636,6 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 {
 	const cfg_key_t *k = &cfg_keys[idx];
 	long long ll;
-	const char *s;
 
 	if (k->type == CFG_KT_SIZE && k->max > INT_MAX &&
 	    parse_size(value, k->min, k->max, &ll) == 0 && ll > INT_MAX) {
@@ -693,30 +692,6 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 		default:
 			return NULL;
 		}
-	}
-	if (strcmp(k->name, "client_tls_sslmode") == 0) {
-		s = cfg->client_tls_sslmode;
-		if (s && strcmp(s, "disable") != 0) {
-			snprintf(buf, len,
-				 "client_tls_sslmode '%s' is not yet supported "
-				 "by pgswitch (no TLS yet)",
-				 s);
-			return buf;
-		}
-		return NULL;
-	}
-	if (strcmp(k->name, "server_tls_sslmode") == 0) {
-		s = cfg->server_tls_sslmode;
-		/* disable/allow/prefer all work over plain TCP. */
-		if (s && (strcmp(s, "require") == 0 ||
-			  strncmp(s, "verify-", 7) == 0)) {
-			snprintf(buf, len,
-				 "server_tls_sslmode '%s' is not yet supported "
-				 "by pgswitch (no TLS yet)",
-				 s);
-			return buf;
-		}
-		return NULL;
 	}
 	return NULL;
 }

@@ -145,6 +145,7 @@ typedef enum cs_type {
 	CS_MS_LONG,  /* time into long ms */
 	CS_IGNORED,  /* accepted, checked against a list, not implemented */
 	CS_CHANBIND, /* cfg_chanbind_t: disable, prefer, require */
+	CS_LBHOSTS,  /* int: 0 disable, 1 round-robin */
 } cs_type_t;
 
 typedef struct cs_key {
@@ -176,7 +177,7 @@ static const cs_key_t db_keys[] = {
 	{"timezone", CS_STR, DB(timezone)},
 	{"application_name", CS_STR, DB(application_name)},
 	{"server_lifetime", CS_MS_INT, DB(server_lifetime)},
-	{"load_balance_hosts", CS_IGNORED, 0},
+	{"load_balance_hosts", CS_LBHOSTS, DB(load_balance_hosts)},
 	/* pgswitch: libpq's channel_binding for the server logins */
 	{"channel_binding", CS_CHANBIND, DB(channel_binding)},
 	{NULL, CS_STR, 0},
@@ -265,6 +266,16 @@ static int cs_apply(void *obj, const cs_key_t *k, const char *val,
 			return -1;
 		}
 		*(int *)p = iv;
+		return 0;
+	case CS_LBHOSTS:
+		if (strcasecmp(val, "disable") == 0) {
+			*(int *)p = 0;
+		} else if (strcasecmp(val, "round-robin") == 0) {
+			*(int *)p = 1;
+		} else {
+			*why = "expected disable or round-robin";
+			return -1;
+		}
 		return 0;
 	case CS_IGNORED:
 		if (strcasecmp(val, "disable") != 0 &&
@@ -355,6 +366,7 @@ static void add_database(loader_t *ld, const where_t *w, const char *name,
 	db.server_lifetime = -1;
 	db.pool_mode = CFG_POOL_UNSET;
 	db.channel_binding = CFG_CHANBIND_PREFER;
+	db.load_balance_hosts = 1; /* PgBouncer's default: round-robin */
 	db.name = strdup(name);
 	db.connstr = strdup(connstr);
 	db.file = strdup(w->file);

@@ -76,8 +76,9 @@ typedef struct cfg_db {
 	int reserve_pool_size;
 	int max_db_connections;
 	int max_db_client_connections;
-	int server_lifetime; /* in ms, like cfg_t.server_lifetime */
-	int channel_binding; /* cfg_chanbind_t */
+	int server_lifetime;	/* in ms, like cfg_t.server_lifetime */
+	int channel_binding;	/* cfg_chanbind_t */
+	int load_balance_hosts; /* 1 round-robin (default), 0 disable */
 	cfg_pool_mode_t pool_mode;
 	char *connect_query;
 	char *client_encoding;
@@ -193,9 +194,23 @@ typedef struct cfg {
 	long dns_zone_check_period;
 	char *resolv_conf;
 
-	/* tls (parsed, not yet implemented) */
+	/* tls: PgBouncer's keys, given to src/tls as they are */
 	char *client_tls_sslmode;
+	char *client_tls_key_file;
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;
+	char *client_tls_protocols;
+	char *client_tls_ciphers;
+	char *client_tls13_ciphers;
+	char *client_tls_ecdhcurve;
+	char *client_tls_dheparams;
 	char *server_tls_sslmode;
+	char *server_tls_key_file;
+	char *server_tls_cert_file;
+	char *server_tls_ca_file;
+	char *server_tls_protocols;
+	char *server_tls_ciphers;
+	char *server_tls13_ciphers;
 
 	/* dangerous timeouts */
 	long query_timeout;

@@ -70,8 +70,10 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	int fd = sock_connect(host, port, cfg->unix_socket_dir, &addr, err,
 			      sizeof(err));
 	if (fd < 0) {
-		if (p && !parked)
+		if (p && !parked) {
+			pool_db_host_failed(p->db);
 			pool_login_failed(p, err);
+		}
 		log_msg(&ctx->log, LOG_WARNING, "%s", err);
 		return NULL;
 	}
@@ -109,8 +111,12 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 server_t *server_launch(pool_t *p)
 {
 	pgs_ctx_t *ctx = p->ctx;
-	server_t *s =
-		server_new(ctx, p, p->db->host, p->db->port, SV_LOGIN, false);
+	char host[256];
+	pool_db_t *db = p->db;
+	/* host=a,b: each new connection takes the next host, so a host that
+	 * is down is skipped by the next attempt (load_balance_hosts). */
+	const char *h = pool_db_next_host(db, host, sizeof(host));
+	server_t *s = server_new(ctx, p, h, db->port, SV_LOGIN, false);
 	if (!s)
 		return NULL;
 	s->generation = p->db->generation;
@@ -238,6 +244,7 @@ static void login_refused(server_t *s, const char *sqlstate, const char *msg)
 static void login_fail(server_t *s, const char *msg)
 {
 	pool_t *p = s->pool;
+	pool_db_host_failed(p->db);
 	char copy[512];
 	snprintf(copy, sizeof(copy), "%s", msg);
 	server_log(s, LOG_WARNING, "server login failed: %s", copy);

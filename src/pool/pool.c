@@ -81,6 +81,7 @@ bool pool_db_apply(pool_db_t *db, const cfg_db_t *e)
 	db->auth_query = dup_or_null(e->auth_query);
 	db->auth_dbname = dup_or_null(e->auth_dbname);
 	db->channel_binding = e->channel_binding;
+	db->load_balance_hosts = e->load_balance_hosts != 0;
 	db->host = dup_or_null(e->host);
 	db->port = e->port > 0 ? e->port : 5432;
 	db->dbname = strdup(dbname);
@@ -96,6 +97,40 @@ bool pool_db_apply(pool_db_t *db, const cfg_db_t *e)
 	if (changed)
 		db->generation++;
 	return changed;
+}
+
+void pool_db_host_failed(pool_db_t *db)
+{
+	if (!db->load_balance_hosts)
+		db->next_host++;
+}
+
+const char *pool_db_next_host(pool_db_t *db, char *out, size_t cap)
+{
+	const char *list = db->host;
+	if (!list || !strchr(list, ','))
+		return list;
+	int n = 1;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	int want = (int)(db->next_host % (unsigned)n);
+	if (db->load_balance_hosts)
+		db->next_host++;
+	const char *p = list;
+	for (int i = 0; i < want; i++)
+		p = strchr(p, ',') + 1;
+	size_t len = strcspn(p, ",");
+	while (len > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return out;
 }
 
 pool_db_t *pool_db_find(pgs_ctx_t *ctx, const char *name)

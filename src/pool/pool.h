@@ -24,6 +24,12 @@
 
 pool_db_t *pool_db_lookup(pgs_ctx_t *ctx, const char *name);
 pool_db_t *pool_db_find(pgs_ctx_t *ctx, const char *name);
+/* The host for the next server connection of DB: its host, or for a
+ * comma-separated list the next one in turn (copied into OUT). */
+const char *pool_db_next_host(pool_db_t *db, char *out, size_t cap);
+/* A connection to the current host failed: with load_balance_hosts =
+ * disable, the next one takes the next host. */
+void pool_db_host_failed(pool_db_t *db);
 /* (Re)apply a config entry to a db; bumps the generation if the target
  * changed. Returns true if the target changed. */
 bool pool_db_apply(pool_db_t *db, const cfg_db_t *e);

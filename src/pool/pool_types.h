@@ -28,7 +28,9 @@ typedef struct pool_user pool_user_t;
 struct pool_db {
 	list_node_t node;
 	char *name;
-	char *host; /* NULL or "/dir" = unix socket */
+	char *host; /* NULL or "/dir" = unix socket; "a,b" = a host list */
+	unsigned next_host;	 /* round robin over a host list */
+	bool load_balance_hosts; /* false: stay on a host until it fails */
 	int port;
 	char *dbname;
 	char *forced_user;
