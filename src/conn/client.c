@@ -148,6 +148,12 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		if (s->state == SV_ACTIVE)
 			pool_release_server(s);
 	}
+	if (c->repl_server) {
+		server_t *rs = c->repl_server;
+		rs->repl_client = NULL;
+		c->repl_server = NULL;
+		server_close(rs, "replication client gone during login");
+	}
 	if (c->admin)
 		admin_client_gone(c);
 	pool_key_unregister(ctx, c);

@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -152,7 +153,8 @@ static void login_done(client_t *c)
 		return;
 	}
 	pool_user_t *u = pool_user_get(ctx, c->user);
-	pool_t *p = u ? pool_get(ctx, db, u) : NULL;
+	pool_t *p = u ? pool_get_repl(ctx, db, u, (pool_repl_t)c->replication)
+		      : NULL;
 	if (!p) {
 		client_close(c, "53200", "out of memory");
 		return;
@@ -161,8 +163,20 @@ static void login_done(client_t *c)
 	db->client_count++;
 	u->client_count++;
 	if (ctx->cfg->log_connections)
-		client_log(c, LOG_LOG, "login attempt: db=%s user=%s tls=%s",
-			   c->dbname, c->user, tls_word(c));
+		client_log(c, LOG_LOG, "login attempt: db=%s user=%s tls=%s%s",
+			   c->dbname, c->user, tls_word(c),
+			   c->replication == POOL_REPL_LOGICAL
+				   ? " replication=yes"
+			   : c->replication ? " replication=physical"
+					    : "");
+	if (p->replication != POOL_REPL_NONE) {
+		c->wait_us = ev_now_us(ctx->loop);
+		pool_client_state(c, CL_WAITING_LOGIN);
+		if (!server_launch_repl(p, c))
+			client_close(c, "08P01",
+				     "could not open a replication connection");
+		return;
+	}
 	if (p->welcome_ready) {
 		client_welcome(c);
 		return;
@@ -588,6 +602,31 @@ static bool take_options(client_t *c, const char *opts)
 	return true;
 }
 
+/* replication=database (logical) or a boolean (physical), as
+ * PostgreSQL reads it. */
+static bool take_replication(client_t *c, const char *v)
+{
+	static const char *const on[] = {"true", "on", "yes", "1"};
+	static const char *const off[] = {"false", "off", "no", "0"};
+	if (strcasecmp(v, "database") == 0) {
+		c->replication = POOL_REPL_LOGICAL;
+		return true;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, on[i]) == 0) {
+			c->replication = POOL_REPL_PHYSICAL;
+			return true;
+		}
+		if (strcasecmp(v, off[i]) == 0) {
+			c->replication = POOL_REPL_NONE;
+			return true;
+		}
+	}
+	client_close(c, "08P01",
+		     "invalid value for parameter \"replication\": \"%s\"", v);
+	return false;
+}
+
 /* Returns false when the client must be closed for its parameters. */
 static bool take_params(client_t *c, const pgp_startup_t *st,
 			const char **unsupported, int *nunsup)
@@ -603,6 +642,9 @@ static bool take_params(client_t *c, const pgp_startup_t *st,
 		} else if (strcmp(n, "database") == 0) {
 			free(c->dbname);
 			c->dbname = strndup(v, 63);
+		} else if (strcmp(n, "replication") == 0) {
+			if (!take_replication(c, v))
+				return false;
 		} else if (strcmp(n, "options") == 0) {
 			if (!take_options(c, v))
 				return false;

@@ -40,6 +40,9 @@ void client_log(client_t *c, int lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 server_t *server_launch(pool_t *p);
+/* A replication client's own server: logs in with the client's
+ * replication and session parameters, then is linked to it. */
+server_t *server_launch_repl(pool_t *p, client_t *c);
 /* A connection to HOST:PORT for pool P that logs in and then stays parked
  * (not handed out) until pool_adopt_parked(): a switchover's pre-warm. */
 server_t *server_prewarm(pool_t *p, const char *host, int port);

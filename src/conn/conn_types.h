@@ -168,6 +168,10 @@ struct client {
 	bool lookup_done;    /* auth_query ran */
 	bool lookup_missing; /* auth_query found no such user */
 
+	/* replication=database|true: a server of its own, logging in */
+	int replication; /* pool_repl_t */
+	server_t *repl_server;
+
 	/* forwarding */
 	uint32_t fwd_left; /* bytes of the current message still to pass */
 
@@ -237,6 +241,9 @@ struct server {
 	char *pnames[32];
 	char *pvalues[32];
 	int nparams;
+
+	/* A replication server: the client it logs in for. */
+	client_t *repl_client;
 
 	/* The target at connect time, for cancels and logs. */
 	char target_host[256];

@@ -125,6 +125,16 @@ server_t *server_launch(pool_t *p)
 	return s;
 }
 
+server_t *server_launch_repl(pool_t *p, client_t *c)
+{
+	server_t *s = server_launch(p);
+	if (!s)
+		return NULL;
+	s->repl_client = c;
+	c->repl_server = s;
+	return s;
+}
+
 server_t *server_prewarm(pool_t *p, const char *host, int port)
 {
 	return server_new(p->ctx, p, host, port, SV_LOGIN, true);
@@ -170,6 +180,10 @@ void server_close(server_t *s, const char *fmt, ...)
 		s->link = NULL;
 		c->link = NULL;
 		client_close(c, "08P01", "server conn crashed?");
+	}
+	if (s->repl_client) {
+		s->repl_client->repl_server = NULL;
+		s->repl_client = NULL;
 	}
 	server_state_t old = s->state;
 	if (s->pool && old != SV_CANCEL && !s->parked) {
@@ -219,9 +233,26 @@ static const char *server_password(const server_t *s)
 
 static void send_startup(server_t *s)
 {
-	const char *names[2] = {"user", "database"};
-	const char *values[2] = {server_user(s), s->pool->db->dbname};
-	pgp_wr_startup(&s->io.obuf, names, values, 2);
+	const char *names[3 + VAR_COUNT] = {"user", "database"};
+	const char *values[3 + VAR_COUNT] = {server_user(s),
+					     s->pool->db->dbname};
+	int n = 2;
+	client_t *c = s->repl_client;
+	if (c) {
+		/* A replication connection takes its client's settings at
+		 * startup: a physical one cannot run SET. */
+		names[n] = "replication";
+		values[n++] = s->pool->replication == POOL_REPL_LOGICAL
+				      ? "database"
+				      : "true";
+		for (int v = 0; v < VAR_COUNT; v++) {
+			if (!c->vars[v])
+				continue;
+			names[n] = client_var_name((conn_var_t)v);
+			values[n++] = c->vars[v];
+		}
+	}
+	pgp_wr_startup(&s->io.obuf, names, values, n);
 	if (s->ctx->cfg->log_connections)
 		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
 			   s->local.host, s->local.port);
@@ -433,11 +464,19 @@ static void login_done(server_t *s)
 		pool_server_state(s, SV_IDLE);
 		return;
 	}
-	if (!p->welcome_ready)
+	if (!p->welcome_ready || s->repl_client)
 		pool_set_welcome(p, s);
 	free_login_params(s);
 	free(p->login_error);
 	p->login_error = NULL;
+	client_t *rc = s->repl_client;
+	if (rc) {
+		s->repl_client = NULL;
+		rc->repl_server = NULL;
+		server_link(s, rc);
+		client_welcome(rc);
+		return;
+	}
 	pool_server_state(s, SV_IDLE);
 	pool_server_ready(s);
 }
@@ -915,7 +954,8 @@ void server_link(server_t *s, client_t *c)
 	s->link = c;
 	c->link = s;
 	pool_server_state(s, SV_ACTIVE);
-	for (int v = 0; v < VAR_COUNT; v++) {
+	/* A replication server got its client's values at startup. */
+	for (int v = 0; v < VAR_COUNT && !s->pool->replication; v++) {
 		const char *want = c->vars[v];
 		if (!want || (s->vars[v] && strcmp(s->vars[v], want) == 0))
 			continue;

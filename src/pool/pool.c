@@ -199,10 +199,16 @@ pool_user_t *pool_user_get(pgs_ctx_t *ctx, const char *name)
 
 pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user)
 {
+	return pool_get_repl(ctx, db, user, POOL_REPL_NONE);
+}
+
+pool_t *pool_get_repl(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user,
+		      pool_repl_t repl)
+{
 	list_node_t *n;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db == db && p->user == user)
+		if (p->db == db && p->user == user && p->replication == repl)
 			return p;
 	}
 	pool_t *p = calloc(1, sizeof(*p));
@@ -211,6 +217,7 @@ pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user)
 	p->ctx = ctx;
 	p->db = db;
 	p->user = user;
+	p->replication = repl;
 	statlist_init(&p->active_clients);
 	statlist_init(&p->waiting_clients);
 	statlist_init(&p->active_servers);
@@ -225,6 +232,8 @@ pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user)
 
 int pool_mode(const pool_t *p)
 {
+	if (p->replication != POOL_REPL_NONE)
+		return CFG_POOL_SESSION;
 	if (p->user->pool_mode != CFG_POOL_UNSET)
 		return p->user->pool_mode;
 	if (p->db->pool_mode != CFG_POOL_UNSET)
@@ -459,6 +468,10 @@ bool pool_release_server_idle(server_t *s)
 		server_close(s, "database configuration changed");
 		return false;
 	}
+	if (p->replication != POOL_REPL_NONE) {
+		server_close(s, "replication connection closed");
+		return false;
+	}
 	if (cfg->server_lifetime > 0 &&
 	    now - s->connect_us > cfg->server_lifetime * 1000) {
 		server_close(s, "server lifetime over");
@@ -486,6 +499,9 @@ void pool_launch(pool_t *p)
 	int64_t now = ev_now_us(ctx->loop);
 
 	if (ctx->shutdown == PGS_SHUTDOWN_NOW)
+		return;
+	/* Each replication client gets its own server (server_launch_repl). */
+	if (p->replication != POOL_REPL_NONE)
 		return;
 	if (p->login_error &&
 	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
@@ -546,6 +562,9 @@ void pool_set_welcome(pool_t *p, server_t *s)
 		p->nwelcome++;
 	}
 	p->welcome_ready = true;
+	/* A replication server is its own client's alone (server.c). */
+	if (p->replication != POOL_REPL_NONE)
+		return;
 	list_node_t *n, *tmp;
 	statlist_for_each_safe(n, tmp, &p->waiting_clients)
 	{

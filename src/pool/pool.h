@@ -35,6 +35,9 @@ void pool_db_host_failed(pool_db_t *db);
 bool pool_db_apply(pool_db_t *db, const cfg_db_t *e);
 pool_user_t *pool_user_get(pgs_ctx_t *ctx, const char *name);
 pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user);
+/* The pool of replication connections of (DB, USER) of kind REPL. */
+pool_t *pool_get_repl(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user,
+		      pool_repl_t repl);
 
 int pool_mode(const pool_t *p);
 int pool_size(const pool_t *p);

@@ -76,11 +76,20 @@ struct pool_user {
 	uint8_t server_key[32];
 };
 
+/* A pool's kind of server connection: replication connections
+ * (replication=database or true) are never shared. */
+typedef enum pool_repl {
+	POOL_REPL_NONE,
+	POOL_REPL_LOGICAL,  /* replication=database */
+	POOL_REPL_PHYSICAL, /* replication=true */
+} pool_repl_t;
+
 struct pool {
 	list_node_t node;
 	pgs_ctx_t *ctx;
 	pool_db_t *db;
 	pool_user_t *user;
+	pool_repl_t replication;
 
 	statlist_t active_clients;  /* CL_ACTIVE */
 	statlist_t waiting_clients; /* CL_WAITING and CL_WAITING_LOGIN */
