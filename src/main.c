@@ -358,6 +358,7 @@ static void shutdown_ctx(pgs_ctx_t *ctx)
 	sw_free(ctx);
 	pool_free_all(ctx);
 	conn_txq_free(ctx);
+	conn_tls_free(ctx);
 	for (int i = 0; i < ctx->nlisteners; i++)
 		if (ctx->listeners[i].fd >= 0)
 			close(ctx->listeners[i].fd);
@@ -419,6 +420,9 @@ int main(int argc, char **argv)
 	}
 	ctx.start_us = ev_now_us(ctx.loop);
 	pool_load_authfile(&ctx);
+	char tlserr[512];
+	if (conn_tls_configure(&ctx, tlserr, sizeof(tlserr)) < 0)
+		log_msg(&ctx.log, LOG_ERROR, "%s", tlserr);
 	pool_sync_dbs(&ctx);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {

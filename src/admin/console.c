@@ -524,12 +524,20 @@ static void cmd_set(client_t *c, const char *sql)
 	}
 	if (!need_admin(c))
 		return;
+	bool tls = strncasecmp(key, "client_tls", 10) == 0 ||
+		   strncasecmp(key, "server_tls", 10) == 0;
 	if (cfg_set(c->ctx->cfg, key, val, err, sizeof(err)) < 0) {
 		log_msg(&c->ctx->log, LOG_WARNING, "SET %s failed: %s", key,
 			err);
 		admin_err(c, "SET failed");
 		return;
 	}
+	/* TLS settings take effect now. As in PgBouncer the SET itself
+	 * stands when the new context cannot be built (a key set before its
+	 * certificate): the error is logged and the old context stays until
+	 * a later change makes a good one. */
+	if (tls && conn_tls_configure(c->ctx, err, sizeof(err)) < 0)
+		log_msg(&c->ctx->log, LOG_ERROR, "%s", err);
 	snprintf(tag, sizeof(tag), "SET %s=%s", key, val);
 	admin_ok(c, tag);
 }

@@ -22,6 +22,7 @@
 #include "net/sock.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
+#include "tls/tls.h"
 
 static const char *const var_names[VAR_COUNT] = {
 	"client_encoding",
@@ -63,9 +64,13 @@ void client_update_io(client_t *c)
 	int mask = 0;
 	if (c->io.want_read)
 		mask |= EV_READ;
-	if (buf_pending(&c->io.obuf) > 0 && !c->io.queued)
+	if ((buf_pending(&c->io.obuf) > 0 && !c->io.queued) ||
+	    c->io.tls_want_write)
 		mask |= EV_WRITE;
 	ev_io_set(c->ctx->loop, c->io.fd, mask, client_on_io, c);
+	if (c->io.tls && c->io.want_read && c->io.rlen < c->io.rcap &&
+	    tls_pending(c->io.tls) > 0)
+		conn_rerun_add(c->ctx, &c->io, c, false);
 }
 
 bool client_flush(client_t *c)
@@ -162,6 +167,8 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		c->pool->user->client_count--;
 	}
 	ev_io_del(ctx->loop, c->io.fd);
+	if (c->io.tls)
+		tls_close_notify(c->io.tls);
 	close(c->io.fd);
 	c->io.fd = -1;
 	ctx->client_count--;
@@ -385,6 +392,21 @@ void client_drained(client_t *c)
 	}
 }
 
+/* False when the client was closed. */
+static bool read_input(client_t *c)
+{
+	int n = conn_io_read(&c->io);
+	if (n == 0) {
+		client_close(c, NULL, "client unexpected eof");
+		return false;
+	}
+	if (n == -2) {
+		client_close(c, NULL, "client connection error");
+		return false;
+	}
+	return true;
+}
+
 static void client_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 {
 	client_t *c = data;
@@ -401,16 +423,22 @@ static void client_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 		if (c->state == CL_JUSTFREE)
 			return;
 	}
-	if (mask & EV_READ) {
-		int n = conn_io_read(&c->io);
-		if (n == 0) {
-			client_close(c, NULL, "client unexpected eof");
-			return;
-		}
-		if (n == -2) {
-			client_close(c, NULL, "client connection error");
-			return;
-		}
+	/* The handshake reads and writes the socket itself. */
+	if (c->auth_step == AUTH_STEP_TLS) {
+		if (client_tls_handshake(c))
+			client_process(c);
+		else if (c->state != CL_JUSTFREE)
+			client_update_io(c);
+		return;
 	}
+	if ((mask & EV_READ) && !read_input(c))
+		return;
+	client_process(c);
+}
+
+void client_read_more(client_t *c)
+{
+	if (c->state == CL_JUSTFREE || !read_input(c))
+		return;
 	client_process(c);
 }

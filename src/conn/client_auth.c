@@ -75,9 +75,10 @@ static void send_welcome_tail(client_t *c)
 	pgp_wr_ready(&c->io.obuf, 'I');
 }
 
-static const char *tls_word(const client_t *c)
+static const char *tls_word(client_t *c)
 {
-	return c->io.tls ? "yes" : "no";
+	static char buf[128];
+	return client_tls_describe(c, buf, sizeof(buf));
 }
 
 static void admin_welcome(client_t *c)
@@ -365,6 +366,17 @@ static void start_method(client_t *c)
 
 /* ---- auth_query ---- */
 
+/* The pool whose dynamic credentials this login sets: the client's own
+ * database and user (not the auth pool), never the console's. */
+static pool_t *target_pool(client_t *c)
+{
+	if (c->admin)
+		return NULL;
+	pool_db_t *db = pool_db_lookup(c->ctx, c->dbname);
+	pool_user_t *u = db ? pool_user_get(c->ctx, c->user) : NULL;
+	return u ? pool_get(c->ctx, db, u) : NULL;
+}
+
 static const char *db_or_global(const char *db_value, const char *global)
 {
 	return db_value && *db_value ? db_value : global;
@@ -461,11 +473,11 @@ void client_auth_lookup_done(client_t *c, const client_lookup_t *res)
 		c->user_known = true;
 		free(c->secret);
 		c->secret = res->secret ? strdup(res->secret) : NULL;
-		/* The server login of this user's pool logs in with the
-		 * freshest secret (PgBouncer's dynamic credentials). */
-		pool_user_t *u = pool_user_get(c->ctx, c->user);
-		if (u)
-			pool_user_set_secret(u, res->secret);
+		/* The server logins of this database and user log in with
+		 * the freshest secret (PgBouncer's dynamic credentials). */
+		pool_t *tp = target_pool(c);
+		if (tp)
+			pool_set_secret(tp, res->secret);
 	}
 	start_method(c);
 }
@@ -832,10 +844,18 @@ static void sasl_final(client_t *c, const uint8_t *body, uint32_t len)
 	}
 	pgp_wr_auth(&c->io.obuf, 12, out, outlen);
 	/* The keys log the client in to the server too (pass-through):
-	 * taken at every login, so a changed password takes effect. */
+	 * taken at every login, so a changed password takes effect. A secret
+	 * from auth_query is that database's; one from auth_file is the
+	 * same for every database. */
+	pool_t *tp = c->lookup_done ? target_pool(c) : NULL;
 	pool_user_t *u = pool_user_get(c->ctx, c->user);
-	if (u && scram_server_keys(c->scram, u->client_key, u->server_key))
+	if (tp) {
+		if (scram_server_keys(c->scram, tp->client_key, tp->server_key))
+			tp->has_scram_keys = true;
+	} else if (u &&
+		   scram_server_keys(c->scram, u->client_key, u->server_key)) {
 		u->has_scram_keys = true;
+	}
 	scram_server_free(c->scram);
 	c->scram = NULL;
 	login_done(c);
@@ -903,8 +923,8 @@ bool client_login_process(client_t *c)
 	if (c->auth_step == AUTH_STEP_QUERY)
 		return false;
 	if (c->auth_step == AUTH_STEP_STARTUP) {
-		if (client_tls_direct(c))
-			return true;
+		if (avail > 0 && io->rbuf[io->rpos] == TLS_HANDSHAKE_BYTE)
+			return client_tls_direct(c);
 		uint32_t len;
 		pgp_status_t st = pgp_frame_startup(p, avail, &len);
 		if (st == PGP_MORE) {

@@ -80,6 +80,11 @@ void conn_txq_free(pgs_ctx_t *ctx);
 /* Send every queued connection's output; call once per loop turn,
  * before closed objects are freed. */
 void conn_txq_run(pgs_ctx_t *ctx);
+/* A TLS connection with decrypted input waiting in OpenSSL: read it at
+ * the end of this turn (no fd event will come for it). */
+bool conn_rerun_add(pgs_ctx_t *ctx, conn_io_t *io, void *obj, bool server);
+void client_read_more(client_t *c);
+void server_read_more(server_t *s);
 /* Flush now, or queue for the end of the turn; false if it closed. */
 bool client_flush_soon(client_t *c);
 bool server_flush_soon(server_t *s);
@@ -87,6 +92,11 @@ bool server_flush_soon(server_t *s);
  * peer that back-pressure stopped go on. */
 void client_drained(client_t *c);
 void server_drained(server_t *s);
+
+/* TLS contexts (conn/conn_tls.c): build or rebuild from ctx->cfg what
+ * changed. -1 with ERR when one could not be built (the old one stays). */
+int conn_tls_configure(pgs_ctx_t *ctx, char *err, size_t errlen);
+void conn_tls_free(pgs_ctx_t *ctx);
 
 /* Shared socket helpers (conn/io.c). */
 void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,

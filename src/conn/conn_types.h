@@ -65,6 +65,14 @@ typedef enum server_state {
 	SV_CANCEL,
 } server_state_t;
 
+/* TLS toward a server, during its login. */
+typedef enum server_tls_step {
+	SV_TLS_NONE,	  /* plain text (disable, a Unix socket, or 'N') */
+	SV_TLS_REQUESTED, /* SSLRequest sent, waiting for 'S' or 'N' */
+	SV_TLS_HANDSHAKE, /* TLS handshake in progress */
+	SV_TLS_ON,	  /* TLS established */
+} server_tls_step_t;
+
 /*
  * Where a client's login is (CL_LOGIN and CL_WAITING_AUTH). The password
  * steps say which request we sent and so which reply we expect.
@@ -108,6 +116,10 @@ typedef struct conn_io {
 	bool want_read;
 	bool want_write;
 	bool queued; /* output waits for the end-of-turn batch send */
+	/* TLS: the last call wants the socket writable (a handshake step,
+	 * or a read that must send first). */
+	bool tls_want_write;
+	bool rerun_queued; /* decrypted input waits: read again this turn */
 } conn_io_t;
 
 /* Connections whose output is sent together at the end of a loop turn
@@ -121,6 +133,10 @@ struct net_txb;
 typedef struct conn_txq {
 	conn_txq_ent_t *v;
 	int n, cap;
+	/* TLS connections with decrypted input inside OpenSSL and no fd
+	 * event to come for it: read again at the end of the turn. */
+	conn_txq_ent_t *rr;
+	int nrr, caprr;
 	struct net_txb *txb; /* NULL: send() one by one */
 } conn_txq_t;
 
@@ -159,6 +175,7 @@ struct client {
 	char *secret;	 /* stored secret of the user (owned), or NULL */
 	bool user_known; /* in auth_file or found by auth_query */
 	char *hba_map;	 /* ident map of the matched hba rule (cert, peer) */
+	bool tls_direct; /* TLS without SSLRequest (sslnegotiation=direct) */
 	/* A failure known before authentication (unknown database) is told
 	 * only after it, as PostgreSQL does: nothing leaks to a client that
 	 * cannot log in. */
@@ -235,6 +252,7 @@ struct server {
 	uint32_t drop_left; /* bytes of a swallowed message to skip */
 	scram_client_t *scram;
 	bool cb_bound; /* the SCRAM login was channel-bound */
+	server_tls_step_t tls_step;
 	int auth_done;
 
 	/* ParameterStatus seen during login, for the pool's welcome. */

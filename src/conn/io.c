@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conn/conn.h"
+#include "tls/tls.h"
 
 int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax)
 {
@@ -29,12 +30,64 @@ int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax)
 
 void conn_io_free(conn_io_t *io)
 {
+	tls_conn_free(io->tls);
+	io->tls = NULL;
 	if (io->fd >= 0)
 		close(io->fd);
 	io->fd = -1;
 	free(io->rbuf);
 	io->rbuf = NULL;
 	buf_free(&io->obuf);
+}
+
+/* As much decrypted input as fits: a read stops short of the buffer only
+ * when OpenSSL has nothing more without the socket. */
+static int tls_io_read(conn_io_t *io)
+{
+	int total = 0;
+	io->tls_want_write = false;
+	while (io->rlen < io->rcap) {
+		tls_status_t st;
+		ssize_t n = tls_read(io->tls, io->rbuf + io->rlen,
+				     io->rcap - io->rlen, &st);
+		if (n > 0) {
+			io->rlen += (uint32_t)n;
+			total += (int)n;
+			continue;
+		}
+		if (n == 0) {
+			if (total > 0)
+				break;
+			io->eof = true;
+			return 0;
+		}
+		if (st == TLS_WANT_WRITE)
+			io->tls_want_write = true;
+		else if (st != TLS_WANT_READ)
+			return total > 0 ? total : -2;
+		break;
+	}
+	return total > 0 ? total : -1;
+}
+
+static int tls_io_flush(conn_io_t *io)
+{
+	io->tls_want_write = false;
+	while (buf_pending(&io->obuf) > 0) {
+		tls_status_t st;
+		ssize_t n = tls_write(io->tls, buf_head(&io->obuf),
+				      buf_pending(&io->obuf), &st);
+		if (n > 0) {
+			buf_consume(&io->obuf, (size_t)n);
+			continue;
+		}
+		/* WANT_READ: the read interest we always keep brings the
+		 * retry; WANT_WRITE: pending output arms EV_WRITE. */
+		if (n < 0 && (st == TLS_WANT_WRITE || st == TLS_WANT_READ))
+			return 0;
+		return -1;
+	}
+	return 1;
 }
 
 int conn_io_read(conn_io_t *io)
@@ -48,6 +101,8 @@ int conn_io_read(conn_io_t *io)
 	}
 	if (io->rlen == io->rcap)
 		return -1;
+	if (io->tls)
+		return tls_io_read(io);
 	ssize_t n = recv(io->fd, io->rbuf + io->rlen, io->rcap - io->rlen, 0);
 	if (n > 0) {
 		io->rlen += (uint32_t)n;
@@ -64,6 +119,8 @@ int conn_io_read(conn_io_t *io)
 
 int conn_io_flush(conn_io_t *io)
 {
+	if (io->tls)
+		return tls_io_flush(io);
 	while (buf_pending(&io->obuf) > 0) {
 		ssize_t n = send(io->fd, buf_head(&io->obuf),
 				 buf_pending(&io->obuf), MSG_NOSIGNAL);

@@ -24,6 +24,7 @@
 #include "net/sock.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
+#include "tls/tls.h"
 
 static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask);
 
@@ -43,9 +44,13 @@ void server_update_io(server_t *s)
 	int mask = 0;
 	if (s->io.want_read)
 		mask |= EV_READ;
-	if ((buf_pending(&s->io.obuf) > 0 && !s->io.queued) || !s->connected)
+	if ((buf_pending(&s->io.obuf) > 0 && !s->io.queued) || !s->connected ||
+	    s->io.tls_want_write)
 		mask |= EV_WRITE;
 	ev_io_set(s->ctx->loop, s->io.fd, mask, server_on_io, s);
+	if (s->io.tls && s->io.want_read && s->io.rlen < s->io.rcap &&
+	    s->tls_step == SV_TLS_ON && tls_pending(s->io.tls) > 0)
+		conn_rerun_add(s->ctx, &s->io, s, true);
 }
 
 bool server_flush(server_t *s)
@@ -197,6 +202,8 @@ void server_close(server_t *s, const char *fmt, ...)
 		conn_io_flush(&s->io);
 	}
 	ev_io_del(ctx->loop, s->io.fd);
+	if (s->io.tls)
+		tls_close_notify(s->io.tls);
 	close(s->io.fd);
 	s->io.fd = -1;
 	free_login_params(s);
@@ -228,10 +235,10 @@ static const char *server_password(const server_t *s)
 	const char *pw = af ? auth_file_lookup(af, server_user(s)) : NULL;
 	if (pw || db->forced_user)
 		return pw;
-	return s->pool->user->auth_secret;
+	return pool_creds(s->pool)->auth_secret;
 }
 
-static void send_startup(server_t *s)
+void server_send_startup(server_t *s)
 {
 	const char *names[3 + VAR_COUNT] = {"user", "database"};
 	const char *values[3 + VAR_COUNT] = {server_user(s),
@@ -291,15 +298,26 @@ static int server_cb_mode(const server_t *s)
 	return s->pool ? s->pool->db->channel_binding : CFG_CHANBIND_PREFER;
 }
 
+void server_login_failed(server_t *s, const char *msg)
+{
+	login_fail(s, msg);
+}
+
 static void auth_sasl_start(server_t *s, pgp_reader_t *r)
 {
 	const char *list = (const char *)r->p + r->pos;
 	size_t listlen = pgp_rd_left(r);
 	const char *pw = server_password(s);
 	pool_user_t *u = s->pool->user;
+	pool_t *cp = pool_creds(s->pool);
 	if (pw && auth_secret_kind(pw) == AUTH_SECRET_PLAIN)
 		s->scram = scram_client_new(pw);
-	else if (u->has_scram_keys && !s->pool->db->forced_user)
+	else if (s->pool->db->forced_user)
+		s->scram = NULL;
+	else if (pw && pw == cp->auth_secret && cp->has_scram_keys)
+		s->scram =
+			scram_client_new_keys(cp->client_key, cp->server_key);
+	else if (u->has_scram_keys)
 		s->scram = scram_client_new_keys(u->client_key, u->server_key);
 	if (!s->scram && pw) {
 		/* PgBouncer's words: an md5 secret cannot answer SCRAM. */
@@ -880,8 +898,10 @@ static bool process_pass(server_t *s)
 			break;
 		}
 		bool more;
-		if (s->state == SV_ACTIVE && s->link && s->swallow_rfq == 0 &&
-		    s->drop_left == 0)
+		if (s->tls_step == SV_TLS_REQUESTED)
+			more = server_tls_step(s);
+		else if (s->state == SV_ACTIVE && s->link &&
+			 s->swallow_rfq == 0 && s->drop_left == 0)
 			more = forward_step(s);
 		else
 			more = own_step(s);
@@ -1003,7 +1023,7 @@ static void on_connected(server_t *s)
 				  (uint8_t)s->cancel_key};
 		pgp_wr_cancel(&s->io.obuf, s->cancel_pid, key, 4);
 	} else {
-		send_startup(s);
+		server_tls_start(s);
 	}
 }
 
@@ -1013,6 +1033,21 @@ void server_drained(server_t *s)
 	if (c && buf_pending(&s->io.obuf) < CONN_HIGH_WATER &&
 	    (c->io.rpos < c->io.rlen || !c->io.want_read))
 		client_process(c);
+}
+
+/* False when the server was closed. */
+static bool read_input(server_t *s)
+{
+	int n = conn_io_read(&s->io);
+	if (n != 0 && n != -2)
+		return true;
+	if (s->state == SV_CANCEL)
+		server_close(s, "cancel request sent");
+	else if (s->state == SV_LOGIN)
+		login_fail(s, "server closed the connection during login");
+	else
+		server_close(s, "server conn crashed?");
+	return false;
 }
 
 static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask)
@@ -1026,6 +1061,12 @@ static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 			return;
 		mask |= EV_WRITE;
 	}
+	if (s->tls_step == SV_TLS_HANDSHAKE) {
+		/* The handshake reads and writes the socket itself. */
+		if (server_tls_step(s))
+			server_process(s);
+		return;
+	}
 	if (mask & EV_WRITE) {
 		if (!server_flush(s))
 			return;
@@ -1033,18 +1074,14 @@ static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask)
 		if (s->state == SV_JUSTFREE)
 			return;
 	}
-	if (mask & EV_READ) {
-		int n = conn_io_read(&s->io);
-		if (n == 0 || n == -2) {
-			if (s->state == SV_CANCEL)
-				server_close(s, "cancel request sent");
-			else if (s->state == SV_LOGIN)
-				login_fail(s, "server closed the connection "
-					      "during login");
-			else
-				server_close(s, "server conn crashed?");
-			return;
-		}
-	}
+	if ((mask & EV_READ) && !read_input(s))
+		return;
+	server_process(s);
+}
+
+void server_read_more(server_t *s)
+{
+	if (s->state == SV_JUSTFREE || !read_input(s))
+		return;
 	server_process(s);
 }

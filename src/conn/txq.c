@@ -35,6 +35,7 @@ void conn_txq_free(pgs_ctx_t *ctx)
 {
 	net_txb_destroy(ctx->txq.txb);
 	free(ctx->txq.v);
+	free(ctx->txq.rr);
 	memset(&ctx->txq, 0, sizeof(ctx->txq));
 }
 
@@ -43,7 +44,8 @@ static bool enqueue(pgs_ctx_t *ctx, conn_io_t *io, void *obj, bool server)
 	conn_txq_t *q = &ctx->txq;
 	/* Grown large since it was queued: send now, so the high-water
 	 * checks that follow see what a plain flush leaves. */
-	if (!q->txb || buf_pending(&io->obuf) >= TXQ_SMALL)
+	/* TLS output goes through OpenSSL, which writes the socket. */
+	if (!q->txb || io->tls || buf_pending(&io->obuf) >= TXQ_SMALL)
 		return false;
 	if (io->queued)
 		return true;
@@ -173,9 +175,55 @@ static void run_batch(pgs_ctx_t *ctx, conn_txq_ent_t *b, int n)
 		settle(&b[i], r[i]);
 }
 
+bool conn_rerun_add(pgs_ctx_t *ctx, conn_io_t *io, void *obj, bool server)
+{
+	conn_txq_t *q = &ctx->txq;
+	if (io->rerun_queued)
+		return true;
+	if (q->nrr == q->caprr) {
+		int cap = q->caprr ? q->caprr * 2 : 16;
+		conn_txq_ent_t *v = realloc(q->rr, (size_t)cap * sizeof(*v));
+		if (!v)
+			return false;
+		q->rr = v;
+		q->caprr = cap;
+	}
+	q->rr[q->nrr++] = (conn_txq_ent_t){.obj = obj, .server = server};
+	io->rerun_queued = true;
+	return true;
+}
+
+/* Read again what OpenSSL holds for connections that asked (their
+ * update_io saw tls_pending()). Reading can queue more: bounded rounds;
+ * what is left runs at the next turn's end. */
+static void run_reruns(pgs_ctx_t *ctx)
+{
+	conn_txq_t *q = &ctx->txq;
+	for (int round = 0; round < 16 && q->nrr > 0; round++) {
+		int n = q->nrr;
+		conn_txq_ent_t *v = malloc((size_t)n * sizeof(*v));
+		if (!v)
+			return;
+		memcpy(v, q->rr, (size_t)n * sizeof(*v));
+		q->nrr = 0;
+		for (int i = 0; i < n; i++) {
+			conn_io_t *io = ent_io(&v[i]);
+			if (!io)
+				continue;
+			io->rerun_queued = false;
+			if (v[i].server)
+				server_read_more(v[i].obj);
+			else
+				client_read_more(v[i].obj);
+		}
+		free(v);
+	}
+}
+
 void conn_txq_run(pgs_ctx_t *ctx)
 {
 	conn_txq_t *q = &ctx->txq;
+	run_reruns(ctx);
 	conn_txq_ent_t b[TXQ_BATCH];
 	/* Settling can close connections and so queue more output (a
 	 * released server serves the next client): go until empty. */

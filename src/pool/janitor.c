@@ -279,6 +279,9 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 		log_open(&ctx->log, ncfg->logfile);
 	cfg_free(old);
 	pool_load_authfile(ctx);
+	char tlserr[512];
+	if (conn_tls_configure(ctx, tlserr, sizeof(tlserr)) < 0)
+		log_msg(&ctx->log, LOG_ERROR, "%s", tlserr);
 	apply_databases(ctx);
 	pool_sync_dbs(ctx);
 	log_msg(&ctx->log, LOG_LOG, "config file %s reloaded", ctx->cfg_path);

@@ -383,13 +383,21 @@ void pool_request_auth(client_t *c)
 	}
 }
 
-void pool_user_set_secret(pool_user_t *u, const char *secret)
+void pool_set_secret(pool_t *p, const char *secret)
 {
-	if (u->auth_secret) {
-		OPENSSL_cleanse(u->auth_secret, strlen(u->auth_secret));
-		free(u->auth_secret);
+	if (p->auth_secret) {
+		OPENSSL_cleanse(p->auth_secret, strlen(p->auth_secret));
+		free(p->auth_secret);
 	}
-	u->auth_secret = secret && *secret ? strdup(secret) : NULL;
+	p->auth_secret = secret && *secret ? strdup(secret) : NULL;
+}
+
+pool_t *pool_creds(pool_t *p)
+{
+	if (p->replication == POOL_REPL_NONE)
+		return p;
+	pool_t *plain = pool_get(p->ctx, p->db, p->user);
+	return plain ? plain : p;
 }
 
 /* Serve waiting clients with idle servers, FIFO. */
@@ -506,6 +514,9 @@ void pool_launch(pool_t *p)
 	if (p->login_error &&
 	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
 		return;
+	if (p->last_connect_fail_us &&
+	    now - p->last_connect_fail_us < cfg->server_login_retry * 1000)
+		return;
 	int total = pool_server_total(p);
 	int limit = pool_size(p);
 	/* The reserve opens once a client has waited reserve_pool_timeout. */
@@ -572,6 +583,11 @@ void pool_set_welcome(pool_t *p, server_t *s)
 		if (c->state == CL_WAITING_LOGIN)
 			client_welcome(c);
 	}
+}
+
+void pool_connect_failed(pool_t *p)
+{
+	p->last_connect_fail_us = ev_now_us(p->ctx->loop);
 }
 
 void pool_login_refused(pool_t *p, const char *sqlstate, const char *msg)
@@ -815,6 +831,11 @@ void pool_drop_parked(pgs_ctx_t *ctx, pool_db_t *db, const char *reason)
 
 void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db)
 {
+	pool_obsolete_servers(ctx, db, "RECONNECT issued");
+}
+
+void pool_obsolete_servers(pgs_ctx_t *ctx, pool_db_t *db, const char *why)
+{
 	list_node_t *n;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
@@ -823,8 +844,8 @@ void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db)
 		mark_dirty(&p->active_servers);
 		mark_dirty(&p->tested_servers);
 		mark_dirty(&p->login_servers);
-		close_idle(&p->idle_servers, "RECONNECT issued");
-		close_idle(&p->used_servers, "RECONNECT issued");
+		close_idle(&p->idle_servers, why);
+		close_idle(&p->used_servers, why);
 	}
 }
 
@@ -957,6 +978,8 @@ void pool_free_all(pgs_ctx_t *ctx)
 			free(p->welcome_values[i]);
 		}
 		free(p->login_error);
+		pool_set_secret(p, NULL);
+		OPENSSL_cleanse(p->client_key, sizeof(p->client_key));
 		free(p);
 	}
 	while (!list_empty(&ctx->dbs)) {
@@ -979,7 +1002,6 @@ void pool_free_all(pgs_ctx_t *ctx)
 		list_del(n);
 		pool_user_t *u = list_entry(n, pool_user_t, node);
 		free(u->name);
-		pool_user_set_secret(u, NULL);
 		free(u);
 	}
 	free(ctx->keymap);

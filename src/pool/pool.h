@@ -50,8 +50,11 @@ void pool_request_server(client_t *c);
 /* A client in CL_WAITING_AUTH: run its auth_query on an idle server of
  * its (auth) pool now, or when one is ready. */
 void pool_request_auth(client_t *c);
-/* Keep SECRET (may be NULL) as the user's auth_query secret. */
-void pool_user_set_secret(pool_user_t *u, const char *secret);
+/* Keep SECRET (may be NULL) as the pool's auth_query secret. */
+void pool_set_secret(pool_t *p, const char *secret);
+/* The pool that holds P's dynamic credentials (P, or for a replication
+ * pool the plain pool of the same database and user). */
+pool_t *pool_creds(pool_t *p);
 void pool_release_server(server_t *s);
 /* The same, but leave serving the queue to the caller (it calls
  * pool_server_ready() once its own client's reply is flushed). Returns
@@ -77,6 +80,9 @@ void pool_drop_parked(pgs_ctx_t *ctx, pool_db_t *db, const char *reason);
 void pool_set_welcome(pool_t *p, server_t *s);
 /* A server login failed: tell clients waiting for their welcome. */
 void pool_login_failed(pool_t *p, const char *msg);
+/* A connect or TLS handshake failed: launches wait server_login_retry;
+ * queued clients keep waiting. */
+void pool_connect_failed(pool_t *p);
 /* A server login was refused for its credentials: every client queued
  * on the pool gets the server's error. */
 void pool_login_refused(pool_t *p, const char *sqlstate, const char *msg);
@@ -89,6 +95,8 @@ client_t *pool_key_find(pgs_ctx_t *ctx, uint32_t pid, uint32_t key);
 
 /* Close (as released) or now every server of DB (NULL = all). */
 void pool_reconnect_db(pgs_ctx_t *ctx, pool_db_t *db);
+/* The same, idle ones closed with WHY in the log. */
+void pool_obsolete_servers(pgs_ctx_t *ctx, pool_db_t *db, const char *why);
 /* Servers of DB (NULL = all) still connected under an old generation or
  * marked dirty. */
 int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db);

@@ -66,11 +66,8 @@ struct pool_user {
 	int max_user_connections;
 	int client_count;
 	int server_count;
-	/* The secret auth_query returned at the last login (PgBouncer's
-	 * dynamic credentials): server logins use it when auth_file has
-	 * none. */
-	char *auth_secret;
-	/* SCRAM pass-through keys captured at a client's login. */
+	/* SCRAM pass-through keys captured at a client's login, for a
+	 * secret from auth_file (the same everywhere). */
 	bool has_scram_keys;
 	uint8_t client_key[32];
 	uint8_t server_key[32];
@@ -109,8 +106,21 @@ struct pool {
 	int welcome_var[32]; /* tracked variable index, -1 if not tracked */
 	int nwelcome;
 
+	/* PgBouncer's dynamic credentials, per database and user: the
+	 * secret auth_query returned at the last login, and the SCRAM keys
+	 * of that login; server logins use them when auth_file has none.
+	 * Kept on the pool (not the user): the same role has another secret
+	 * on another cluster. Replication pools use their plain pool's. */
+	char *auth_secret;
+	bool has_scram_keys;
+	uint8_t client_key[32];
+	uint8_t server_key[32];
+
 	int64_t last_login_fail_us;
 	char *login_error; /* message of the last failed server login */
+	/* A connect or TLS handshake failed: new launches wait
+	 * server_login_retry, queued clients keep waiting (PgBouncer). */
+	int64_t last_connect_fail_us;
 	int64_t last_launch_us;
 	stats_t stats;
 };
@@ -174,6 +184,16 @@ struct pgs_ctx {
 	uint32_t rand_left;
 
 	conn_txq_t txq;
+
+	/* TLS contexts for new connections (conn/conn_tls.c); NULL when the
+	 * side's sslmode is disable. Live connections hold their own
+	 * reference, so a reload may replace these at any time. */
+	struct tls_ctx *client_tls;
+	struct tls_ctx *server_tls;
+	int client_tls_mode; /* tls_sslmode_t */
+	int server_tls_mode;
+	char *client_tls_sig; /* the settings each was built from */
+	char *server_tls_sig;
 
 	void *sw; /* switchover state (src/switch), opaque here */
 };

@@ -38,7 +38,7 @@ typedef enum tls_status {
  *       |                              |  \--tls_close_notify()--> CLOSED
  *       \--error---> FAILED <--error---/
  *
- * tls_close_notify() from HANDSHAKE also ends in CLOSED.
+ * A peer EOF or tls_close_notify() during HANDSHAKE also ends in CLOSED.
  */
 typedef enum tls_conn_state {
 	TLS_CONN_HANDSHAKE = 0,
