@@ -19,6 +19,7 @@
 
 #include "admin/admin.h"
 #include "auth/auth.h"
+#include "auth/hba.h"
 #include "config/cfg.h"
 #include "conn/conn.h"
 #include "net/sock.h"
@@ -366,6 +367,8 @@ static void shutdown_ctx(pgs_ctx_t *ctx)
 		close(ctx->signal_fd);
 	if (ctx->authfile)
 		auth_file_free(ctx->authfile);
+	hba_free(ctx->hba);
+	hba_ident_free(ctx->ident);
 	cfg_free(ctx->cfg);
 	free(ctx->cfg_path);
 	ev_destroy(ctx->loop);
@@ -420,6 +423,7 @@ int main(int argc, char **argv)
 	}
 	ctx.start_us = ev_now_us(ctx.loop);
 	pool_load_authfile(&ctx);
+	pool_load_hba(&ctx);
 	char tlserr[512];
 	if (conn_tls_configure(&ctx, tlserr, sizeof(tlserr)) < 0)
 		log_msg(&ctx.log, LOG_ERROR, "%s", tlserr);

@@ -256,8 +256,13 @@ static bool ident_ok(client_t *c, const char *system_name, const char *what)
 		return strcmp(system_name, c->user) == 0;
 	if (client_ident_match(c, c->hba_map, system_name))
 		return true;
-	client_log(c, LOG_WARNING, "ident map: %s does not have a match (%s)",
-		   c->hba_map, what);
+	/* PgBouncer's two wordings. */
+	if (strcmp(what, "peer") == 0)
+		client_log(c, LOG_WARNING, "ident map %s cannot be matched",
+			   c->hba_map);
+	else
+		client_log(c, LOG_WARNING,
+			   "ident map: %s does not have a match", c->hba_map);
 	return false;
 }
 

@@ -12,6 +12,7 @@
 
 #include "admin/admin.h"
 #include "auth/auth.h"
+#include "auth/hba.h"
 #include "config/cfg.h"
 #include "conn/conn.h"
 #include "metrics/stats.h"
@@ -193,6 +194,42 @@ void pool_load_authfile(pgs_ctx_t *ctx)
 	ctx->authfile = af;
 }
 
+static void log_hba_diags(pgs_ctx_t *ctx, const hba_diags_t *d)
+{
+	for (int i = 0; i < d->count; i++) {
+		const hba_diag_t *it = &d->items[i];
+		log_msg(&ctx->log,
+			it->sev == HBA_SEV_ERROR ? LOG_ERROR : LOG_WARNING,
+			"%s:%d: %s", it->file ? it->file : "?", it->line,
+			it->msg ? it->msg : "");
+	}
+	if (d->dropped > 0)
+		log_msg(&ctx->log, LOG_WARNING,
+			"... and %d more hba/ident diagnostics", d->dropped);
+}
+
+void pool_load_hba(pgs_ctx_t *ctx)
+{
+	const cfg_t *cfg = ctx->cfg;
+	hba_diags_t d = {0};
+	hba_ident_free(ctx->ident);
+	ctx->ident = NULL;
+	hba_free(ctx->hba);
+	ctx->hba = NULL;
+	if (cfg->auth_ident_file[0])
+		ctx->ident = hba_ident_load(cfg->auth_ident_file, 0, &d);
+	if (cfg->auth_type == CFG_AUTH_HBA) {
+		if (!cfg->auth_hba_file[0])
+			log_msg(&ctx->log, LOG_ERROR,
+				"auth_type = hba needs auth_hba_file: every "
+				"login will be rejected");
+		else
+			ctx->hba = hba_load(cfg->auth_hba_file, ctx->ident, &d);
+	}
+	log_hba_diags(ctx, &d);
+	hba_diags_free(&d);
+}
+
 void pool_sync_dbs(pgs_ctx_t *ctx)
 {
 	/* PgBouncer lists every configured database, used or not. */
@@ -279,6 +316,7 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 		log_open(&ctx->log, ncfg->logfile);
 	cfg_free(old);
 	pool_load_authfile(ctx);
+	pool_load_hba(ctx);
 	char tlserr[512];
 	if (conn_tls_configure(ctx, tlserr, sizeof(tlserr)) < 0)
 		log_msg(&ctx->log, LOG_ERROR, "%s", tlserr);

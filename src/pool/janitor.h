@@ -24,6 +24,9 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen);
 /* Load the auth_file named by the current config (keeps the old one on
  * failure). */
 void pool_load_authfile(pgs_ctx_t *ctx);
+/* Load auth_ident_file and, for auth_type = hba, auth_hba_file; each
+ * problem is logged as file:line. */
+void pool_load_hba(pgs_ctx_t *ctx);
 /* Make sure every [databases] entry has a pool_db (SHOW DATABASES). */
 void pool_sync_dbs(pgs_ctx_t *ctx);
 

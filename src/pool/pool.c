@@ -500,6 +500,34 @@ bool pool_release_server_idle(server_t *s)
 	return true;
 }
 
+/*
+ * max_db_connections / max_user_connections reached: close the idle
+ * server of another pool of the same database (or user) that has been
+ * idle longest, so that a pool with waiting clients can have one
+ * (PgBouncer's evict_connection). False if there is none.
+ */
+static bool evict_idle(pool_t *self, pool_db_t *db, pool_user_t *user)
+{
+	server_t *victim = NULL;
+	list_node_t *n, *m;
+	for (n = self->ctx->pools.next; n != &self->ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p == self || (db && p->db != db) ||
+		    (user && p->user != user))
+			continue;
+		for (m = p->idle_servers.head.next; m != &p->idle_servers.head;
+		     m = m->next) {
+			server_t *s = list_entry(m, server_t, node);
+			if (!victim || s->request_us < victim->request_us)
+				victim = s;
+		}
+	}
+	if (!victim)
+		return false;
+	server_close(victim, "evicted");
+	return true;
+}
+
 void pool_launch(pool_t *p)
 {
 	pgs_ctx_t *ctx = p->ctx;
@@ -541,9 +569,11 @@ void pool_launch(pool_t *p)
 			      ? p->user->max_user_connections
 			      : cfg->max_user_connections;
 	while (want-- > 0 && total < limit) {
-		if (maxdb > 0 && p->db->server_count >= maxdb)
+		if (maxdb > 0 && p->db->server_count >= maxdb &&
+		    !evict_idle(p, p->db, NULL))
 			break;
-		if (maxuser > 0 && p->user->server_count >= maxuser)
+		if (maxuser > 0 && p->user->server_count >= maxuser &&
+		    !evict_idle(p, NULL, p->user))
 			break;
 		if (!server_launch(p))
 			break;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "auth/auth_types.h"
+#include "auth/hba_types.h"
 #include "config/cfg_types.h"
 #include "conn/conn_types.h"
 #include "ev/ev.h"
@@ -150,6 +151,10 @@ struct pgs_ctx {
 	cfg_t *cfg;
 	char *cfg_path;
 	auth_file_t *authfile;
+	/* auth_hba_file and auth_ident_file (auth_type = hba); a NULL hba
+	 * with auth_type = hba rejects every login, as PgBouncer does. */
+	hba_t *hba;
+	hba_ident_t *ident;
 
 	pgs_listener_t listeners[PGS_MAX_LISTENERS];
 	int nlisteners;
