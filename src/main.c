@@ -360,6 +360,7 @@ static void shutdown_ctx(pgs_ctx_t *ctx)
 	pool_free_all(ctx);
 	conn_txq_free(ctx);
 	conn_tls_free(ctx);
+	conn_vars_free(ctx);
 	for (int i = 0; i < ctx->nlisteners; i++)
 		if (ctx->listeners[i].fd >= 0)
 			close(ctx->listeners[i].fd);
@@ -422,6 +423,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ctx.start_us = ev_now_us(ctx.loop);
+	conn_vars_init(&ctx, ctx.cfg->track_extra_parameters);
 	pool_load_authfile(&ctx);
 	pool_load_hba(&ctx);
 	char tlserr[512];

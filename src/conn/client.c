@@ -33,17 +33,45 @@ static const char *const var_names[VAR_COUNT] = {
 	"application_name",
 };
 
-const char *client_var_name(conn_var_t v)
+const char *conn_var_name(const pgs_ctx_t *ctx, int v)
 {
-	return var_names[v];
+	if (v < VAR_COUNT)
+		return var_names[v];
+	return v < ctx->nvars ? ctx->extra_vars[v - VAR_COUNT] : "";
 }
 
-int client_var_index(const char *name)
+int conn_var_index(const pgs_ctx_t *ctx, const char *name)
 {
-	for (int i = 0; i < VAR_COUNT; i++)
-		if (strcasecmp(var_names[i], name) == 0)
+	int n = ctx->nvars > VAR_COUNT ? ctx->nvars : VAR_COUNT;
+	for (int i = 0; i < n; i++)
+		if (strcasecmp(conn_var_name(ctx, i), name) == 0)
 			return i;
 	return -1;
+}
+
+void conn_vars_init(pgs_ctx_t *ctx, const char *list)
+{
+	ctx->nvars = VAR_COUNT;
+	char *copy = strdup(list ? list : "");
+	char *save = NULL;
+	for (char *w = copy ? strtok_r(copy, ", \t", &save) : NULL; w;
+	     w = strtok_r(NULL, ", \t", &save)) {
+		if (conn_var_index(ctx, w) >= 0 ||
+		    ctx->nvars >= VAR_COUNT + VAR_EXTRA_MAX)
+			continue;
+		ctx->extra_vars[ctx->nvars - VAR_COUNT] = strdup(w);
+		ctx->nvars++;
+	}
+	free(copy);
+}
+
+void conn_vars_free(pgs_ctx_t *ctx)
+{
+	for (int i = 0; i < VAR_EXTRA_MAX; i++) {
+		free(ctx->extra_vars[i]);
+		ctx->extra_vars[i] = NULL;
+	}
+	ctx->nvars = VAR_COUNT;
 }
 
 static void client_on_io(ev_loop_t *loop, int fd, void *data, int mask);

@@ -542,7 +542,7 @@ static bool take_option(client_t *c, char *kv)
 	for (char *p = kv; *p; p++)
 		if (*p == '-')
 			*p = '_';
-	int vi = client_var_index(kv);
+	int vi = client_var_index(c, kv);
 	if (vi >= 0) {
 		free(c->vars[vi]);
 		c->vars[vi] = strdup(eq + 1);
@@ -665,7 +665,7 @@ static bool take_params(client_t *c, const pgp_startup_t *st,
 		} else if (strcmp(n, "options") == 0) {
 			if (!take_options(c, v))
 				return false;
-		} else if ((vi = client_var_index(n)) >= 0) {
+		} else if ((vi = client_var_index(c, n)) >= 0) {
 			free(c->vars[vi]);
 			c->vars[vi] = strdup(v);
 		} else if (strncmp(n, "_pq_.", 5) == 0) {

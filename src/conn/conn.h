@@ -34,7 +34,12 @@ void client_welcome(client_t *c);
 void client_error(client_t *c, const char *sqlstate, const char *msg);
 bool client_flush(client_t *c);
 void client_update_io(client_t *c);
-const char *client_var_name(conn_var_t v);
+/* Tracked variables: the fixed ones, then track_extra_parameters. */
+const char *conn_var_name(const pgs_ctx_t *ctx, int v);
+int conn_var_index(const pgs_ctx_t *ctx, const char *name);
+/* Take track_extra_parameters' names (at start; fixed afterwards). */
+void conn_vars_init(pgs_ctx_t *ctx, const char *list);
+void conn_vars_free(pgs_ctx_t *ctx);
 /* Log with the PgBouncer connection prefix "C-0x..: db/user@addr:port". */
 void client_log(client_t *c, int lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -13,7 +13,7 @@
 #include "conn/conn_types.h"
 
 /* client.c */
-int client_var_index(const char *name);
+#define client_var_index(c, name) conn_var_index((c)->ctx, (name))
 
 /* client_auth.c: run login-phase input; false when nothing more can be
  * done now. */

@@ -99,8 +99,11 @@ typedef enum conn_var {
 	VAR_INTERVALSTYLE,
 	VAR_STD_STRINGS,
 	VAR_APPNAME,
-	VAR_COUNT,
+	VAR_COUNT, /* then track_extra_parameters, up to VAR_EXTRA_MAX */
 } conn_var_t;
+
+#define VAR_EXTRA_MAX 8
+#define VAR_MAX	      (VAR_COUNT + VAR_EXTRA_MAX)
 
 /* Socket plus buffers. The read buffer is fixed (pkt_buf); large
  * messages stream through it. The output buffer has a hard maximum. */
@@ -158,7 +161,7 @@ struct client {
 
 	char *user;
 	char *dbname;
-	char *vars[VAR_COUNT];
+	char *vars[VAR_MAX];
 	uint32_t key_pid; /* BackendKeyData we issued */
 	uint32_t key_secret;
 	int proto_minor;
@@ -220,7 +223,7 @@ struct server {
 	conn_addr_t addr;  /* where we connected */
 	conn_addr_t local; /* our side */
 
-	char *vars[VAR_COUNT];
+	char *vars[VAR_MAX];
 	uint32_t be_pid;
 	uint32_t be_key;
 	uint32_t generation; /* pool_db generation at connect time */

@@ -240,9 +240,8 @@ static const char *server_password(const server_t *s)
 
 void server_send_startup(server_t *s)
 {
-	const char *names[3 + VAR_COUNT] = {"user", "database"};
-	const char *values[3 + VAR_COUNT] = {server_user(s),
-					     s->pool->db->dbname};
+	const char *names[3 + VAR_MAX] = {"user", "database"};
+	const char *values[3 + VAR_MAX] = {server_user(s), s->pool->db->dbname};
 	int n = 2;
 	client_t *c = s->repl_client;
 	if (c) {
@@ -252,10 +251,10 @@ void server_send_startup(server_t *s)
 		values[n++] = s->pool->replication == POOL_REPL_LOGICAL
 				      ? "database"
 				      : "true";
-		for (int v = 0; v < VAR_COUNT; v++) {
+		for (int v = 0; v < s->ctx->nvars; v++) {
 			if (!c->vars[v])
 				continue;
-			names[n] = client_var_name((conn_var_t)v);
+			names[n] = conn_var_name(s->ctx, v);
 			values[n++] = c->vars[v];
 		}
 	}
@@ -430,14 +429,6 @@ static void handle_auth(server_t *s, pgp_reader_t *r)
 	}
 }
 
-static int var_of(const char *name)
-{
-	for (int i = 0; i < VAR_COUNT; i++)
-		if (strcasecmp(client_var_name((conn_var_t)i), name) == 0)
-			return i;
-	return -1;
-}
-
 /* Record a ParameterStatus on the server, and on its client when the
  * value changed because of something done on the client's behalf. */
 static void note_param(server_t *s, const uint8_t *body, uint32_t len,
@@ -449,7 +440,7 @@ static void note_param(server_t *s, const uint8_t *body, uint32_t len,
 	const char *val = pgp_rd_string(&r);
 	if (r.err)
 		return;
-	int v = var_of(name);
+	int v = conn_var_index(s->ctx, name);
 	if (v >= 0) {
 		free(s->vars[v]);
 		s->vars[v] = strdup(val);
@@ -975,13 +966,36 @@ void server_link(server_t *s, client_t *c)
 	c->link = s;
 	pool_server_state(s, SV_ACTIVE);
 	/* A replication server got its client's values at startup. */
-	for (int v = 0; v < VAR_COUNT && !s->pool->replication; v++) {
+	for (int v = 0; v < s->ctx->nvars && !s->pool->replication; v++) {
 		const char *want = c->vars[v];
+		const char *name = conn_var_name(s->ctx, v);
+		if (!want && v >= VAR_COUNT && s->vars[v]) {
+			/* An extra parameter another client set, that this
+			 * one did not: back to the server's default. */
+			buf_printf(&sql, "RESET %s;", name);
+			free(s->vars[v]);
+			s->vars[v] = NULL;
+			continue;
+		}
 		if (!want || (s->vars[v] && strcmp(s->vars[v], want) == 0))
 			continue;
-		buf_printf(&sql, "SET %s = ", client_var_name((conn_var_t)v));
+		if (v < VAR_COUNT) {
+			buf_printf(&sql, "SET %s = ", name);
+			append_literal(&sql, want);
+			buf_append(&sql, ";", 1);
+			continue;
+		}
+		/* set_config() takes the value as a startup packet gives it
+		 * (a list stays a list: SET search_path = 'a,b' would name
+		 * one schema "a,b"). Not every parameter is reported back
+		 * (search_path is not): what we set is what it is. */
+		buf_append(&sql, "SELECT pg_catalog.set_config(", 29);
+		append_literal(&sql, name);
+		buf_append(&sql, ", ", 2);
 		append_literal(&sql, want);
-		buf_append(&sql, ";", 1);
+		buf_append(&sql, ", false);", 9);
+		free(s->vars[v]);
+		s->vars[v] = strdup(want);
 	}
 	if (c->sw_replay) {
 		/* A session moved by a switchover: restore its state before

@@ -596,10 +596,7 @@ void pool_set_welcome(pool_t *p, server_t *s)
 		p->welcome_values[i] = strdup(s->pvalues[i]);
 		/* Resolved once here, not per login. */
 		p->welcome_var[i] = -1;
-		for (int v = 0; v < VAR_COUNT; v++)
-			if (strcasecmp(client_var_name((conn_var_t)v),
-				       s->pnames[i]) == 0)
-				p->welcome_var[i] = v;
+		p->welcome_var[i] = conn_var_index(p->ctx, s->pnames[i]);
 		p->nwelcome++;
 	}
 	p->welcome_ready = true;
@@ -913,7 +910,7 @@ static void free_client(client_t *c)
 	conn_io_free(&c->io);
 	free(c->user);
 	free(c->dbname);
-	for (int i = 0; i < VAR_COUNT; i++)
+	for (int i = 0; i < VAR_MAX; i++)
 		free(c->vars[i]);
 	if (c->scram)
 		scram_server_free(c->scram);
@@ -934,7 +931,7 @@ static void free_client(client_t *c)
 static void free_server(server_t *s)
 {
 	conn_io_free(&s->io);
-	for (int i = 0; i < VAR_COUNT; i++)
+	for (int i = 0; i < VAR_MAX; i++)
 		free(s->vars[i]);
 	if (s->scram)
 		scram_client_free(s->scram);

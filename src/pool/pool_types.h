@@ -190,6 +190,11 @@ struct pgs_ctx {
 
 	conn_txq_t txq;
 
+	/* track_extra_parameters, fixed at start: tracked variables
+	 * VAR_COUNT .. nvars-1 (conn_var_name()). */
+	char *extra_vars[VAR_EXTRA_MAX];
+	int nvars;
+
 	/* TLS contexts for new connections (conn/conn_tls.c); NULL when the
 	 * side's sslmode is disable. Live connections hold their own
 	 * reference, so a reload may replace these at any time. */
