@@ -16,6 +16,7 @@
 #include "metrics/stats.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
+#include "tls/tls.h"
 #include "switch/sw_admin.h"
 
 #define T   PGP_OID_TEXT, -1
@@ -115,15 +116,32 @@ static const pgp_field_t sock_fields[] = {
 	{"id", I4},
 };
 
+/* SHOW CLIENTS/SERVERS' replication column, PgBouncer's words. */
+static const char *repl_name(int repl)
+{
+	return repl == POOL_REPL_LOGICAL    ? "logical"
+	       : repl == POOL_REPL_PHYSICAL ? "physical"
+					    : "none";
+}
+
+/* The tls column: "" for plain text, else version/cipher. */
+static const char *tls_info(conn_io_t *io, char *buf, size_t cap)
+{
+	if (!io->tls)
+		return "";
+	snprintf(buf, cap, "%s/%s", tls_version(io->tls), tls_cipher(io->tls));
+	return buf;
+}
+
 static void client_row(client_t *c, client_t *x, int64_t now)
 {
 	row_t r;
-	char ptr[32], link[32];
+	char ptr[32], link[32], tlsbuf[128];
 	row_init(&r);
 	put_s(&r, "C");
 	put_s(&r, x->user);
 	put_s(&r, x->dbname);
-	put_s(&r, "none");
+	put_s(&r, repl_name(x->replication));
 	const char *st = x->state == CL_ACTIVE ? (x->link ? "active" : "idle")
 					       : "waiting";
 	put_s(&r, st);
@@ -142,7 +160,7 @@ static void client_row(client_t *c, client_t *x, int64_t now)
 	put_s(&r, ptr);
 	put_s(&r, x->link ? link : "");
 	put_i(&r, 0);
-	put_s(&r, "");
+	put_s(&r, tls_info(&x->io, tlsbuf, sizeof(tlsbuf)));
 	put_s(&r, x->vars[VAR_APPNAME] ? x->vars[VAR_APPNAME] : "");
 	put_i(&r, 0);
 	put_i(&r, (long long)x->id);
@@ -152,7 +170,7 @@ static void client_row(client_t *c, client_t *x, int64_t now)
 static void server_row(client_t *c, server_t *s)
 {
 	row_t r;
-	char ptr[32], link[32];
+	char ptr[32], link[32], tlsbuf[128];
 	static const char *const names[] = {
 		"",	  "",	  "new",    "idle",
 		"active", "used", "tested", "active_cancel"};
@@ -160,7 +178,7 @@ static void server_row(client_t *c, server_t *s)
 	put_s(&r, "S");
 	put_s(&r, s->pool->user->name);
 	put_s(&r, s->pool->db->name);
-	put_s(&r, "none");
+	put_s(&r, repl_name((int)s->pool->replication));
 	put_s(&r, s->parked ? "parked" : names[s->state]);
 	put_s(&r, s->addr.host);
 	put_i(&r, s->addr.port);
@@ -177,7 +195,7 @@ static void server_row(client_t *c, server_t *s)
 	put_s(&r, ptr);
 	put_s(&r, s->link ? link : "");
 	put_i(&r, (long long)s->be_pid);
-	put_s(&r, "");
+	put_s(&r, tls_info(&s->io, tlsbuf, sizeof(tlsbuf)));
 	put_s(&r, s->vars[VAR_APPNAME] ? s->vars[VAR_APPNAME] : "");
 	put_i(&r, 0);
 	put_i(&r, (long long)s->id);

@@ -967,6 +967,14 @@ static bool parse_options(pctx_t *c, lexer_t *lx, hba_rule_t *r,
 /* Remarks on rules PgBouncer accepts but that can never log anyone in. */
 static void rule_warnings(pctx_t *c, const hba_rule_t *r, const loc_t *at)
 {
+	if (r->db.flags == 0 && r->db.count == 0)
+		hba_report(c->diags, HBA_SEV_WARNING, at,
+			   "no database names (empty @files): the rule never "
+			   "matches");
+	if (r->user.flags == 0 && r->user.count == 0)
+		hba_report(
+			c->diags, HBA_SEV_WARNING, at,
+			"no user names (empty @files): the rule never matches");
 	if (r->method == HBA_PEER && r->type != HBA_LOCAL)
 		hba_report(c->diags, HBA_SEV_WARNING, at,
 			   "peer on a %s line always fails: peer needs a Unix "
@@ -1142,6 +1150,11 @@ void hba_free(hba_t *hba)
 size_t hba_rule_count(const hba_t *hba)
 {
 	return hba != NULL ? hba->count : 0;
+}
+
+const hba_rule_t *hba_rule_at(const hba_t *hba, size_t i)
+{
+	return hba != NULL && i < hba->count ? &hba->rules[i] : NULL;
 }
 
 /* ---- matching ---- */

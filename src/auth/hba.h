@@ -62,8 +62,10 @@ hba_t *hba_parse(const char *text, size_t len, const char *filename,
 
 void hba_free(hba_t *hba);
 
-/* Number of rules kept. */
+/* Number of rules kept, and rule I of them (NULL past the end), in file
+ * order; valid until hba_free. For listing rules, e.g. in the console. */
 size_t hba_rule_count(const hba_t *hba);
+const hba_rule_t *hba_rule_at(const hba_t *hba, size_t i);
 
 /*
  * The method of the first rule that matches IN, and that rule in
@@ -88,10 +90,12 @@ bool hba_conn_set_addr(hba_conn_t *in, const struct sockaddr *sa);
 
 /*
  * Load an ident map file: "MAPNAME SYSTEM-USERNAME PG-USERNAME" lines.
- * FLAGS: HBA_IDENT_REGEX makes an unquoted system user name starting with
- * "/" a POSIX extended regex, with \1 in PG-USERNAME replaced by its first
- * capture (PostgreSQL's rule); without it such a name is matched literally,
- * as PgBouncer 1.25 does (a warning says so). Returns NULL (with an error
+ * FLAGS: HBA_IDENT_REGEX makes a system user name starting with "/" (quoted
+ * or not, so it may hold a comma) a POSIX extended regex, with \1 in
+ * PG-USERNAME replaced by its first capture (PostgreSQL's rule). Patterns
+ * that make glibc's regex blow up are refused (hba_ident.c says which).
+ * Without the flag such a name is compared literally, as PgBouncer 1.25
+ * does (a warning says so). Returns NULL (with an error
  * diagnostic) if the file cannot be read; caller frees with
  * hba_ident_free.
  */

@@ -6,9 +6,11 @@
  * regular expressions and no groups: "/^(.*)$" and "+group" are compared
  * as plain names, so such lines never match a real user; we warn.
  * HBA_IDENT_REGEX turns on PostgreSQL's rule instead (POSIX ERE here,
- * where PostgreSQL uses its own ARE flavour).
+ * where PostgreSQL uses its own ARE flavour), minus the constructs that
+ * make glibc's engine exponential (regex_unsafe()).
  */
 #include <regex.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,12 +39,102 @@ void hba_ident_free(hba_ident_t *ident)
 	free(ident);
 }
 
+/* Skip a bracket expression starting at P[0] == '['; returns its end. */
+static const char *skip_bracket(const char *p)
+{
+	p++;
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++;
+	for (; *p != '\0' && *p != ']'; p++) {
+		if (*p == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+			const char *e = strchr(p + 2, p[1]);
+
+			if (e == NULL || e[1] != ']')
+				return p + strlen(p); /* regcomp says why */
+			p = e + 1;
+		}
+	}
+	return p;
+}
+
+/*
+ * Refuse the patterns that make glibc's regex take exponential time or
+ * memory: a repetition right after another ("a++", "a*{2}"), intervals
+ * whose bounds multiply past REGEX_MAX_REPEAT ("((a{99}){99}){99}"
+ * compiles to a million nodes), and back-references (exponential
+ * matching). PostgreSQL's own engine bounds these differently; ident
+ * patterns in practice are "^(.*)@example\.com$". NULL if P is fine.
+ */
+#define REGEX_MAX_REPEAT 1024
+#define STR(x)		 #x
+#define XSTR(x)		 STR(x)
+
+static const char *regex_unsafe(const char *p)
+{
+	unsigned long product = 1, n;
+	bool after_rep = false;
+	char *end;
+
+	if (strlen(p) > HBA_MAX_REGEX)
+		return "longer than " XSTR(HBA_MAX_REGEX) " bytes";
+	for (; *p != '\0'; p++) {
+		if (*p == '\\') {
+			if (p[1] >= '1' && p[1] <= '9')
+				return "back-references are not supported";
+			if (p[1] != '\0')
+				p++;
+			after_rep = false;
+		} else if (*p == '[') {
+			p = skip_bracket(p);
+			if (*p == '\0')
+				return NULL;
+			after_rep = false;
+		} else if (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
+			if (after_rep)
+				return "a repetition right after another is "
+				       "not "
+				       "supported";
+			after_rep = true;
+			if (*p != '{')
+				continue;
+			/* {n}, {n,} and {n,m}: the largest number counts. */
+			while (*p != '\0' && *p != '}') {
+				p++;
+				if (*p < '0' || *p > '9')
+					continue;
+				n = strtoul(p, &end, 10);
+				product *=
+					n > 1 ? (n > REGEX_MAX_REPEAT
+							 ? REGEX_MAX_REPEAT + 1
+							 : n)
+					      : 1;
+				if (product > REGEX_MAX_REPEAT)
+					return "repetition counts multiply "
+					       "past "
+					       "" XSTR(REGEX_MAX_REPEAT);
+				p = end - 1;
+			}
+			if (*p == '\0')
+				return NULL;
+		} else {
+			after_rep = false;
+		}
+	}
+	return NULL;
+}
+
 /* Compile E's system user as a regex, as PostgreSQL does. */
 static bool ident_regex(ident_entry_t *e, hba_diags_t *d, const loc_t *at)
 {
+	const char *why = regex_unsafe(e->sys + 1);
 	char msg[256];
 	int rc;
 
+	if (why != NULL)
+		return hba_report(d, HBA_SEV_ERROR, at,
+				  "regular expression refused: %s", why);
 	rc = regcomp(&e->re, e->sys + 1, REG_EXTENDED);
 	if (rc != 0) {
 		regerror(rc, &e->re, msg, sizeof(msg));
@@ -113,7 +205,8 @@ static hba_line_res_t ident_line(lexer_t *lx, ident_entry_t *e, unsigned flags,
 	e->pg = f[2];
 	e->pg_all = word[2] && strcmp(f[2], "all") == 0;
 	e->pg_has_ref = strstr(f[2], "\\1") != NULL;
-	if (word[1] && f[1][0] == '/') {
+	/* Quoted too, as PostgreSQL does, so a regex may hold a comma. */
+	if (f[1][0] == '/') {
 		if (flags & HBA_IDENT_REGEX) {
 			if (!ident_regex(e, d, at)) {
 				ident_entry_free(e);

@@ -23,6 +23,7 @@
 #define HBA_MAX_INCLUDE_DEPTH 8	     /* @file inside @file inside ... */
 #define HBA_MAX_IDENT_ENTRIES 100000
 #define HBA_MAX_DIAGS	      200 /* kept; the rest are only counted */
+#define HBA_MAX_REGEX	      256 /* bytes of an ident regular expression */
 
 typedef enum hba_type {
 	HBA_LOCAL,

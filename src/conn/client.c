@@ -178,7 +178,9 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	if (s) {
 		c->link = NULL;
 		s->link = NULL;
-		if (s->state == SV_ACTIVE)
+		/* An auth_query in flight finishes on its own and gives the
+		 * server back: no reason to lose a good connection. */
+		if (s->state == SV_ACTIVE && !s->auth_lookup)
 			pool_release_server(s);
 	}
 	if (c->repl_server) {

@@ -91,7 +91,8 @@ static void admin_welcome(client_t *c)
 	send_welcome_tail(c);
 	pool_client_state(c, CL_ACTIVE);
 	if (c->ctx->cfg->log_connections)
-		client_log(c, LOG_LOG, "login attempt: db=%s user=%s tls=%s",
+		client_log(c, LOG_LOG,
+			   "login attempt: db=%s user=%s tls=%s replication=no",
 			   c->dbname, c->user, tls_word(c));
 }
 
@@ -164,12 +165,13 @@ static void login_done(client_t *c)
 	db->client_count++;
 	u->client_count++;
 	if (ctx->cfg->log_connections)
-		client_log(c, LOG_LOG, "login attempt: db=%s user=%s tls=%s%s",
+		/* PgBouncer 1.23+: replication=no|yes (physical)|database */
+		client_log(c, LOG_LOG,
+			   "login attempt: db=%s user=%s tls=%s replication=%s",
 			   c->dbname, c->user, tls_word(c),
-			   c->replication == POOL_REPL_LOGICAL
-				   ? " replication=yes"
-			   : c->replication ? " replication=physical"
-					    : "");
+			   c->replication == POOL_REPL_LOGICAL	  ? "database"
+			   : c->replication == POOL_REPL_PHYSICAL ? "yes"
+								  : "no");
 	if (p->replication != POOL_REPL_NONE) {
 		c->wait_us = ev_now_us(ctx->loop);
 		pool_client_state(c, CL_WAITING_LOGIN);
@@ -266,30 +268,29 @@ static bool ident_ok(client_t *c, const char *system_name, const char *what)
 	return false;
 }
 
+/* PgBouncer's words and SQLSTATE for peer and cert failures; the log
+ * line before says why. */
 static void start_peer(client_t *c)
 {
 	uid_t uid;
 	char name[256];
 	if (!c->addr.unix_sock || sock_peer_uid(c->io.fd, &uid) < 0) {
-		client_close(c, "28000",
-			     "peer authentication is only supported on Unix "
-			     "sockets");
+		client_log(c, LOG_WARNING,
+			   "peer authentication is only for Unix sockets");
+		client_close(c, "08P01", "unix socket login rejected");
 		return;
 	}
 	struct passwd pw, *res = NULL;
 	char pwbuf[4096];
 	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 || !res) {
-		client_close(c, "28000",
-			     "peer authentication failed for user "
-			     "\"%s\": unknown local user",
-			     c->user);
+		client_log(c, LOG_WARNING, "peer uid %u has no user name",
+			   (unsigned)uid);
+		client_close(c, "08P01", "unix socket login rejected");
 		return;
 	}
 	snprintf(name, sizeof(name), "%s", pw.pw_name);
 	if (!ident_ok(c, name, "peer")) {
-		client_close(c, "28000",
-			     "peer authentication failed for user \"%s\"",
-			     c->user);
+		client_close(c, "08P01", "unix socket login rejected");
 		return;
 	}
 	login_done(c);
@@ -299,16 +300,13 @@ static void start_cert(client_t *c)
 {
 	char cn[256];
 	if (!c->io.tls || !client_tls_peer_cn(c, cn, sizeof(cn))) {
-		client_close(c, "28000",
-			     "TLS client certificate required for user \"%s\"",
-			     c->user);
+		client_log(c, LOG_WARNING,
+			   "no verified TLS client certificate with a CN");
+		client_close(c, "08P01", "certificate authentication failed");
 		return;
 	}
 	if (!ident_ok(c, cn, "cert")) {
-		client_close(c, "28000",
-			     "certificate authentication failed for user "
-			     "\"%s\"",
-			     c->user);
+		client_close(c, "08P01", "certificate authentication failed");
 		return;
 	}
 	login_done(c);
@@ -360,11 +358,11 @@ static void start_method(client_t *c)
 		start_cert(c);
 		return;
 	case CFG_AUTH_REJECT:
-		client_close(c, "28000", "login rejected");
+		client_close(c, "08P01", "login rejected");
 		return;
 	default:
 		client_close(
-			c, "28000", "auth_type %s is not supported",
+			c, "08P01", "auth_type %s is not supported",
 			cfg_auth_type_name((cfg_auth_type_t)c->auth_method));
 	}
 }

@@ -56,14 +56,11 @@ bool client_hba_method(client_t *c, int *method)
 	const hba_rule_t *rule = NULL;
 	hba_method_t m = hba_match(c->ctx->hba, &in, &rule);
 	if (!rule) {
-		client_log(c, LOG_WARNING,
-			   "no authentication method is found "
-			   "in auth_hba_file");
-		client_close(c, "28000", "login rejected");
+		client_close(c, "08P01", "no authentication method is found");
 		return false;
 	}
 	if (m == HBA_LDAP) {
-		client_close(c, "28000",
+		client_close(c, "08P01",
 			     "ldap authentication is not supported by "
 			     "pgswitch (%s:%d)",
 			     rule->file, rule->line);
