@@ -318,10 +318,19 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 	pool_load_authfile(ctx);
 	pool_load_hba(ctx);
 	char tlserr[512];
-	if (conn_tls_configure(ctx, tlserr, sizeof(tlserr)) < 0)
+	bool tls_ok = conn_tls_configure(ctx, tlserr, sizeof(tlserr)) == 0;
+	if (!tls_ok)
 		log_msg(&ctx->log, LOG_ERROR, "%s", tlserr);
 	apply_databases(ctx);
 	pool_sync_dbs(ctx);
 	log_msg(&ctx->log, LOG_LOG, "config file %s reloaded", ctx->cfg_path);
+	if (!tls_ok) {
+		/* PgBouncer's answer: the rest is applied, TLS is not. */
+		if (err && errlen)
+			snprintf(err, errlen,
+				 "TLS configuration could not be reloaded, "
+				 "keeping old configuration");
+		return -1;
+	}
 	return 0;
 }
