@@ -427,7 +427,7 @@ int main(int argc, char **argv)
 	pool_load_authfile(&ctx);
 	pool_load_hba(&ctx);
 	char tlserr[512];
-	if (conn_tls_configure(&ctx, tlserr, sizeof(tlserr)) < 0)
+	if (conn_tls_configure(&ctx, true, tlserr, sizeof(tlserr)) < 0)
 		log_msg(&ctx.log, LOG_ERROR, "%s", tlserr);
 	pool_sync_dbs(&ctx);
 	struct rlimit rl;

@@ -536,7 +536,7 @@ static void cmd_set(client_t *c, const char *sql)
 	 * stands when the new context cannot be built (a key set before its
 	 * certificate): the error is logged and the old context stays until
 	 * a later change makes a good one. */
-	if (tls && conn_tls_configure(c->ctx, err, sizeof(err)) < 0) {
+	if (tls && conn_tls_configure(c->ctx, false, err, sizeof(err)) < 0) {
 		log_msg(&c->ctx->log, LOG_ERROR, "%s", err);
 		pgp_wr_notice(&c->io.obuf, "WARNING", "01000",
 			      "TLS settings could not be applied, still using "

@@ -178,9 +178,10 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	if (s) {
 		c->link = NULL;
 		s->link = NULL;
-		/* An auth_query in flight finishes on its own and gives the
-		 * server back: no reason to lose a good connection. */
-		if (s->state == SV_ACTIVE && !s->auth_lookup)
+		/* An auth_query in flight may be what is slow: its server is
+		 * closed (by the release), so the next lookup gets a fresh
+		 * one instead of queueing behind it. */
+		if (s->state == SV_ACTIVE)
 			pool_release_server(s);
 	}
 	if (c->repl_server) {

@@ -99,8 +99,9 @@ void client_drained(client_t *c);
 void server_drained(server_t *s);
 
 /* TLS contexts (conn/conn_tls.c): build or rebuild from ctx->cfg what
- * changed. -1 with ERR when one could not be built (the old one stays). */
-int conn_tls_configure(pgs_ctx_t *ctx, char *err, size_t errlen);
+ * changed, or (REREAD: RELOAD, SIGHUP) both from their files. -1 with ERR
+ * when one could not be built (the old one stays). */
+int conn_tls_configure(pgs_ctx_t *ctx, bool reread, char *err, size_t errlen);
 void conn_tls_free(pgs_ctx_t *ctx);
 
 /* Shared socket helpers (conn/io.c). */

@@ -2,10 +2,12 @@
 /*
  * conn_tls.c - the two TLS contexts of a loop (toward clients, toward
  * servers), built from the config and rebuilt when their settings change
- * (start, RELOAD, SIGHUP, SET), with PgBouncer's rules: a context that
- * fails to build leaves the old one in place; new server TLS settings
- * replace the server connections (each closes when next released), and
- * only then; live client connections keep the TLS they have.
+ * (start, RELOAD, SIGHUP, SET), with PgBouncer's rules: RELOAD and SIGHUP
+ * read the files again even when their names did not change (a renewed
+ * certificate takes effect); a context that fails to build leaves the old
+ * one in place; new server TLS settings replace the server connections
+ * (each closes when next released), and only then; live client
+ * connections keep the TLS they have.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,11 +72,12 @@ static void server_settings(const cfg_t *cfg, tls_settings_t *st, char *sig,
 
 /* Rebuild one side if its settings changed. 1 changed, 0 same, -1 error
  * (ERR set, the old context kept). */
-static int rebuild(bool server_side, const tls_settings_t *st, const char *sig,
-		   struct tls_ctx **slot, int *mode, char **cur_sig, char *err,
-		   size_t errlen)
+static int rebuild(bool server_side, bool reread, const tls_settings_t *st,
+		   const char *sig, struct tls_ctx **slot, int *mode,
+		   char **cur_sig, char *err, size_t errlen)
 {
-	if (*cur_sig && strcmp(*cur_sig, sig) == 0)
+	bool same = *cur_sig && strcmp(*cur_sig, sig) == 0;
+	if (same && !reread)
 		return 0;
 	struct tls_ctx *n = NULL;
 	if (st->sslmode != TLS_SSLMODE_DISABLE) {
@@ -85,12 +88,14 @@ static int rebuild(bool server_side, const tls_settings_t *st, const char *sig,
 	tls_ctx_free(*slot);
 	*slot = n;
 	*mode = (int)st->sslmode;
+	if (same)
+		return 0; /* the files read again, the settings as they were */
 	free(*cur_sig);
 	*cur_sig = strdup(sig);
 	return 1;
 }
 
-int conn_tls_configure(pgs_ctx_t *ctx, char *err, size_t errlen)
+int conn_tls_configure(pgs_ctx_t *ctx, bool reread, char *err, size_t errlen)
 {
 	static char sig[TLS_SIG_MAX];
 	tls_settings_t st;
@@ -98,14 +103,15 @@ int conn_tls_configure(pgs_ctx_t *ctx, char *err, size_t errlen)
 	int rc = 0;
 
 	client_settings(ctx->cfg, &st, sig, sizeof(sig));
-	if (rebuild(true, &st, sig, &ctx->client_tls, &ctx->client_tls_mode,
-		    &ctx->client_tls_sig, e, sizeof(e)) < 0) {
+	if (rebuild(true, reread, &st, sig, &ctx->client_tls,
+		    &ctx->client_tls_mode, &ctx->client_tls_sig, e,
+		    sizeof(e)) < 0) {
 		snprintf(err, errlen, "client TLS setup failed: %s", e);
 		rc = -1;
 	}
 	server_settings(ctx->cfg, &st, sig, sizeof(sig));
 	bool first = ctx->server_tls_sig == NULL;
-	int r = rebuild(false, &st, sig, &ctx->server_tls,
+	int r = rebuild(false, reread, &st, sig, &ctx->server_tls,
 			&ctx->server_tls_mode, &ctx->server_tls_sig, e,
 			sizeof(e));
 	if (r < 0 && rc == 0) {

@@ -318,7 +318,8 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 	pool_load_authfile(ctx);
 	pool_load_hba(ctx);
 	char tlserr[512];
-	bool tls_ok = conn_tls_configure(ctx, tlserr, sizeof(tlserr)) == 0;
+	bool tls_ok =
+		conn_tls_configure(ctx, true, tlserr, sizeof(tlserr)) == 0;
 	if (!tls_ok)
 		log_msg(&ctx->log, LOG_ERROR, "%s", tlserr);
 	apply_databases(ctx);
