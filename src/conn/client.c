@@ -85,6 +85,18 @@ void client_log(client_t *c, int lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Out of line: the plain-text path, every transaction, stays as lean as
+ * before TLS existed. */
+__attribute__((noinline)) static int tls_interest(client_t *c, int mask)
+{
+	if (c->io.tls_want_write)
+		mask |= EV_WRITE;
+	if (c->io.want_read && c->io.rlen < c->io.rcap &&
+	    tls_pending(c->io.tls) > 0)
+		conn_rerun_add(c->ctx, &c->io, c, false);
+	return mask;
+}
+
 void client_update_io(client_t *c)
 {
 	if (c->state == CL_JUSTFREE)
@@ -92,13 +104,11 @@ void client_update_io(client_t *c)
 	int mask = 0;
 	if (c->io.want_read)
 		mask |= EV_READ;
-	if ((buf_pending(&c->io.obuf) > 0 && !c->io.queued) ||
-	    c->io.tls_want_write)
+	if (buf_pending(&c->io.obuf) > 0 && !c->io.queued)
 		mask |= EV_WRITE;
+	if (__builtin_expect(c->io.tls != NULL, 0))
+		mask = tls_interest(c, mask);
 	ev_io_set(c->ctx->loop, c->io.fd, mask, client_on_io, c);
-	if (c->io.tls && c->io.want_read && c->io.rlen < c->io.rcap &&
-	    tls_pending(c->io.tls) > 0)
-		conn_rerun_add(c->ctx, &c->io, c, false);
 }
 
 bool client_flush(client_t *c)

@@ -42,7 +42,7 @@ void conn_io_free(conn_io_t *io)
 
 /* As much decrypted input as fits: a read stops short of the buffer only
  * when OpenSSL has nothing more without the socket. */
-static int tls_io_read(conn_io_t *io)
+__attribute__((noinline)) static int tls_io_read(conn_io_t *io)
 {
 	int total = 0;
 	io->tls_want_write = false;
@@ -70,7 +70,7 @@ static int tls_io_read(conn_io_t *io)
 	return total > 0 ? total : -1;
 }
 
-static int tls_io_flush(conn_io_t *io)
+__attribute__((noinline)) static int tls_io_flush(conn_io_t *io)
 {
 	io->tls_want_write = false;
 	while (buf_pending(&io->obuf) > 0) {
@@ -101,7 +101,7 @@ int conn_io_read(conn_io_t *io)
 	}
 	if (io->rlen == io->rcap)
 		return -1;
-	if (io->tls)
+	if (__builtin_expect(io->tls != NULL, 0))
 		return tls_io_read(io);
 	ssize_t n = recv(io->fd, io->rbuf + io->rlen, io->rcap - io->rlen, 0);
 	if (n > 0) {
@@ -119,7 +119,7 @@ int conn_io_read(conn_io_t *io)
 
 int conn_io_flush(conn_io_t *io)
 {
-	if (io->tls)
+	if (__builtin_expect(io->tls != NULL, 0))
 		return tls_io_flush(io);
 	while (buf_pending(&io->obuf) > 0) {
 		ssize_t n = send(io->fd, buf_head(&io->obuf),

@@ -37,6 +37,18 @@ void server_log(server_t *s, int lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Out of line: the plain-text path, every transaction, stays as lean as
+ * before TLS existed. */
+__attribute__((noinline)) static int tls_interest(server_t *s, int mask)
+{
+	if (s->io.tls_want_write)
+		mask |= EV_WRITE;
+	if (s->io.want_read && s->io.rlen < s->io.rcap &&
+	    s->tls_step == SV_TLS_ON && tls_pending(s->io.tls) > 0)
+		conn_rerun_add(s->ctx, &s->io, s, true);
+	return mask;
+}
+
 void server_update_io(server_t *s)
 {
 	if (s->state == SV_JUSTFREE)
@@ -44,13 +56,11 @@ void server_update_io(server_t *s)
 	int mask = 0;
 	if (s->io.want_read)
 		mask |= EV_READ;
-	if ((buf_pending(&s->io.obuf) > 0 && !s->io.queued) || !s->connected ||
-	    s->io.tls_want_write)
+	if ((buf_pending(&s->io.obuf) > 0 && !s->io.queued) || !s->connected)
 		mask |= EV_WRITE;
+	if (__builtin_expect(s->io.tls != NULL, 0))
+		mask = tls_interest(s, mask);
 	ev_io_set(s->ctx->loop, s->io.fd, mask, server_on_io, s);
-	if (s->io.tls && s->io.want_read && s->io.rlen < s->io.rcap &&
-	    s->tls_step == SV_TLS_ON && tls_pending(s->io.tls) > 0)
-		conn_rerun_add(s->ctx, &s->io, s, true);
 }
 
 bool server_flush(server_t *s)
@@ -966,19 +976,21 @@ void server_link(server_t *s, client_t *c)
 	c->link = s;
 	pool_server_state(s, SV_ACTIVE);
 	/* A replication server got its client's values at startup. */
-	for (int v = 0; v < s->ctx->nvars && !s->pool->replication; v++) {
+	int nvars = s->pool->replication ? 0 : s->ctx->nvars;
+	for (int v = 0; v < nvars; v++) {
 		const char *want = c->vars[v];
-		const char *name = conn_var_name(s->ctx, v);
 		if (!want && v >= VAR_COUNT && s->vars[v]) {
 			/* An extra parameter another client set, that this
 			 * one did not: back to the server's default. */
-			buf_printf(&sql, "RESET %s;", name);
+			buf_printf(&sql, "RESET %s;", conn_var_name(s->ctx, v));
 			free(s->vars[v]);
 			s->vars[v] = NULL;
 			continue;
 		}
+		/* The common case, every transaction: nothing differs. */
 		if (!want || (s->vars[v] && strcmp(s->vars[v], want) == 0))
 			continue;
+		const char *name = conn_var_name(s->ctx, v);
 		if (v < VAR_COUNT) {
 			buf_printf(&sql, "SET %s = ", name);
 			append_literal(&sql, want);

@@ -223,7 +223,8 @@ static void run_reruns(pgs_ctx_t *ctx)
 void conn_txq_run(pgs_ctx_t *ctx)
 {
 	conn_txq_t *q = &ctx->txq;
-	run_reruns(ctx);
+	if (q->nrr > 0)
+		run_reruns(ctx);
 	conn_txq_ent_t b[TXQ_BATCH];
 	/* Settling can close connections and so queue more output (a
 	 * released server serves the next client): go until empty. */
