@@ -343,7 +343,9 @@ static void show_databases(client_t *c)
 		put_i(&r, db->max_db_connections > 0 ? db->max_db_connections
 						     : cfg->max_db_connections);
 		put_i(&r, db->server_count);
-		put_i(&r, cfg->max_db_client_connections);
+		put_i(&r, db->max_db_client_connections >= 0
+				  ? db->max_db_client_connections
+				  : cfg->max_db_client_connections);
 		put_i(&r, db->client_count);
 		put_i(&r, db->paused || ctx->paused_all);
 		put_i(&r, db->disabled);
@@ -365,7 +367,7 @@ static void show_databases(client_t *c)
 	put_s(&r, NULL);
 	put_i(&r, 0);
 	put_i(&r, 0);
-	put_i(&r, 0);
+	put_i(&r, cfg->max_db_client_connections);
 	put_i(&r, ctx->admin_clients.count);
 	put_i(&r, 0);
 	put_i(&r, 0);
@@ -402,7 +404,9 @@ static void show_users(client_t *c)
 				  ? u->max_user_connections
 				  : ctx->cfg->max_user_connections);
 		put_i(&r, u->server_count);
-		put_i(&r, ctx->cfg->max_user_client_connections);
+		put_i(&r, u->max_user_client_connections >= 0
+				  ? u->max_user_client_connections
+				  : ctx->cfg->max_user_client_connections);
 		put_i(&r, u->client_count);
 		emit(c, &r);
 	}

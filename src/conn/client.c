@@ -203,6 +203,10 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	if (c->admin)
 		admin_client_gone(c);
 	pool_key_unregister(ctx, c);
+	if (c->admin_user) {
+		c->admin_user->client_count--;
+		c->admin_user = NULL;
+	}
 	if (c->pool && c->state != CL_LOGIN && c->state != CL_WAITING_AUTH) {
 		c->pool->db->client_count--;
 		c->pool->user->client_count--;

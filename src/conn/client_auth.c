@@ -133,6 +133,37 @@ static bool admin_allowed(client_t *c)
 	return c->admin_rw || cfg_list_contains(cfg->stats_users, c->user);
 }
 
+/*
+ * max_db_client_connections / max_user_client_connections (database or
+ * [users] entry, else global; 0 = no limit), checked once the client has
+ * authenticated, with PgBouncer's words. DB NULL: the console, whose
+ * count is its clients'. Console admin_users are never refused.
+ */
+static bool client_limits_ok(client_t *c, pool_db_t *db, pool_user_t *u)
+{
+	const cfg_t *cfg = c->ctx->cfg;
+	int dmax = db && db->max_db_client_connections >= 0
+			   ? db->max_db_client_connections
+			   : cfg->max_db_client_connections;
+	int dcount = db ? db->client_count : c->ctx->admin_clients.count;
+	if (dmax > 0 && dcount >= dmax) {
+		client_close(c, "08P01",
+			     "client connections exceeded "
+			     "(max_db_client_connections)");
+		return false;
+	}
+	int umax = u && u->max_user_client_connections >= 0
+			   ? u->max_user_client_connections
+			   : cfg->max_user_client_connections;
+	if (u && umax > 0 && u->client_count >= umax) {
+		client_close(c, "08P01",
+			     "client connections exceeded "
+			     "(max_user_client_connections)");
+		return false;
+	}
+	return true;
+}
+
 static void login_done(client_t *c)
 {
 	pgs_ctx_t *ctx = c->ctx;
@@ -146,6 +177,13 @@ static void login_done(client_t *c)
 			client_close(c, "08P01", "not allowed");
 			return;
 		}
+		pool_user_t *au = pool_user_get(ctx, c->user);
+		if (!c->admin_rw && !client_limits_ok(c, NULL, au))
+			return;
+		if (au) {
+			au->client_count++;
+			c->admin_user = au;
+		}
 		admin_welcome(c);
 		return;
 	}
@@ -155,6 +193,8 @@ static void login_done(client_t *c)
 		return;
 	}
 	pool_user_t *u = pool_user_get(ctx, c->user);
+	if (u && !client_limits_ok(c, db, u))
+		return;
 	pool_t *p = u ? pool_get_repl(ctx, db, u, (pool_repl_t)c->replication)
 		      : NULL;
 	if (!p) {

@@ -167,6 +167,8 @@ struct client {
 	int proto_minor;
 	bool admin;
 	bool admin_rw; /* admin_users (vs stats_users) */
+	/* A console client's user, counted in its client_count. */
+	struct pool_user *admin_user;
 	bool wait_for_welcome;
 	bool close_after_flush;
 

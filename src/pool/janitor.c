@@ -270,6 +270,8 @@ static void apply_databases(pgs_ctx_t *ctx)
 		const cfg_user_t *cu = cfg_find_user(ctx->cfg, u->name);
 		u->pool_mode = cu ? cu->pool_mode : CFG_POOL_UNSET;
 		u->max_user_connections = cu ? cu->max_user_connections : -1;
+		u->max_user_client_connections =
+			cu ? cu->max_user_client_connections : -1;
 	}
 }
 

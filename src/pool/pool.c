@@ -92,6 +92,7 @@ bool pool_db_apply(pool_db_t *db, const cfg_db_t *e)
 	db->min_pool_size = e->min_pool_size;
 	db->reserve_pool = e->reserve_pool_size;
 	db->max_db_connections = e->max_db_connections;
+	db->max_db_client_connections = e->max_db_client_connections;
 	db->pool_mode = e->pool_mode;
 	db->removed = false;
 	if (changed)
@@ -193,6 +194,8 @@ pool_user_t *pool_user_get(pgs_ctx_t *ctx, const char *name)
 	const cfg_user_t *cu = cfg_find_user(ctx->cfg, name);
 	u->pool_mode = cu ? cu->pool_mode : CFG_POOL_UNSET;
 	u->max_user_connections = cu ? cu->max_user_connections : -1;
+	u->max_user_client_connections =
+		cu ? cu->max_user_client_connections : -1;
 	list_append(&ctx->users, &u->node);
 	return u;
 }

@@ -46,6 +46,7 @@ struct pool_db {
 	int min_pool_size;
 	int reserve_pool;
 	int max_db_connections;
+	int max_db_client_connections; /* -1: the global one */
 	int pool_mode; /* cfg_pool_mode_t, CFG_POOL_UNSET = global */
 	uint32_t generation;
 	bool paused;
@@ -65,7 +66,8 @@ struct pool_user {
 	char *name;
 	int pool_mode;
 	int max_user_connections;
-	int client_count;
+	int max_user_client_connections; /* -1: the global one */
+	int client_count; /* logged-in clients, console ones included */
 	int server_count;
 	/* SCRAM pass-through keys captured at a client's login, for a
 	 * secret from auth_file (the same everywhere). */
