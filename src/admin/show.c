@@ -394,9 +394,12 @@ static void show_users(client_t *c)
 		pool_user_t *u = list_entry(n, pool_user_t, node);
 		row_t r;
 		row_init(&r);
+		char ps[16], rs[16];
+		snprintf(ps, sizeof(ps), "%d", u->pool_size);
+		snprintf(rs, sizeof(rs), "%d", u->reserve_pool_size);
 		put_s(&r, u->name);
-		put_s(&r, "");
-		put_s(&r, "");
+		put_s(&r, u->pool_size >= 0 ? ps : "");
+		put_s(&r, u->reserve_pool_size >= 0 ? rs : "");
 		put_s(&r, u->pool_mode == CFG_POOL_UNSET
 				  ? NULL
 				  : cfg_pool_mode_name(u->pool_mode));

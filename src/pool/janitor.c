@@ -272,6 +272,8 @@ static void apply_databases(pgs_ctx_t *ctx)
 		u->max_user_connections = cu ? cu->max_user_connections : -1;
 		u->max_user_client_connections =
 			cu ? cu->max_user_client_connections : -1;
+		u->pool_size = cu ? cu->pool_size : -1;
+		u->reserve_pool_size = cu ? cu->reserve_pool_size : -1;
 	}
 }
 

@@ -196,6 +196,8 @@ pool_user_t *pool_user_get(pgs_ctx_t *ctx, const char *name)
 	u->max_user_connections = cu ? cu->max_user_connections : -1;
 	u->max_user_client_connections =
 		cu ? cu->max_user_client_connections : -1;
+	u->pool_size = cu ? cu->pool_size : -1;
+	u->reserve_pool_size = cu ? cu->reserve_pool_size : -1;
 	list_append(&ctx->users, &u->node);
 	return u;
 }
@@ -244,10 +246,22 @@ int pool_mode(const pool_t *p)
 	return p->ctx->cfg->pool_mode;
 }
 
+/* A [users] entry's pool_size wins, except on a database with a forced
+ * user (PgBouncer: the pool is then the forced user's). */
 int pool_size(const pool_t *p)
 {
+	if (p->user->pool_size >= 0 && !p->db->forced_user)
+		return p->user->pool_size;
 	return p->db->pool_size >= 0 ? p->db->pool_size
 				     : p->ctx->cfg->default_pool_size;
+}
+
+static int reserve_size(const pool_t *p)
+{
+	if (p->user->reserve_pool_size >= 0 && !p->db->forced_user)
+		return p->user->reserve_pool_size;
+	return p->db->reserve_pool >= 0 ? p->db->reserve_pool
+					: p->ctx->cfg->reserve_pool_size;
 }
 
 int pool_server_total(const pool_t *p)
@@ -549,10 +563,10 @@ void pool_launch(pool_t *p)
 	    now - p->last_connect_fail_us < cfg->server_login_retry * 1000)
 		return;
 	int total = pool_server_total(p);
-	int limit = pool_size(p);
+	int base = pool_size(p);
+	int limit = base;
 	/* The reserve opens once a client has waited reserve_pool_timeout. */
-	int reserve = p->db->reserve_pool >= 0 ? p->db->reserve_pool
-					       : cfg->reserve_pool_size;
+	int reserve = reserve_size(p);
 	if (reserve > 0 && p->waiting_clients.count > 0) {
 		client_t *first = list_entry(p->waiting_clients.head.next,
 					     client_t, node);
@@ -580,6 +594,10 @@ void pool_launch(pool_t *p)
 			break;
 		if (!server_launch(p))
 			break;
+		if (total >= base)
+			log_msg(&ctx->log, LOG_LOG,
+				"%s/%s: taking connection from reserve_pool",
+				p->db->name, p->user->name);
 		total++;
 		p->last_launch_us = now;
 		if (!p->welcome_ready)

@@ -67,6 +67,8 @@ struct pool_user {
 	int pool_mode;
 	int max_user_connections;
 	int max_user_client_connections; /* -1: the global one */
+	int pool_size;			 /* [users] pool_size, -1: unset */
+	int reserve_pool_size;		 /* [users] reserve_pool_size */
 	int client_count; /* logged-in clients, console ones included */
 	int server_count;
 	/* SCRAM pass-through keys captured at a client's login, for a

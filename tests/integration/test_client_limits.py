@@ -44,3 +44,36 @@ def test_user_client_limit_and_admin_exempt(pooler_factory):
     admins = [p.admin() for _ in range(3)]
     for c in held + [pc] + admins:
         c.close()
+
+
+def test_users_pool_size_and_reserve(pooler_factory, pg):
+    """[users] pool_size caps the user's servers; after reserve_pool_timeout
+    the user's reserve_pool_size opens more, each logged as PgBouncer does."""
+    import threading
+    import time
+
+    p = pooler_factory(mode="session", pool_size=5,
+                       extra={"reserve_pool_timeout": "1"},
+                       users={"alice": "pool_size=1 reserve_pool_size=1"})
+
+    def alice_servers():
+        return pg.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'alice'")[0][0]
+
+    first = p.connect(user="alice", password=PASSWORDS["alice"])
+    first.execute("SELECT 1")
+    done = []
+
+    def second():
+        with p.connect(user="alice", password=PASSWORDS["alice"]) as c:
+            c.execute("SELECT 1")
+            done.append(time.monotonic())
+
+    start = time.monotonic()
+    t = threading.Thread(target=second)
+    t.start()
+    time.sleep(0.5)
+    assert alice_servers() == 1 and not done  # pool_size 1: the second waits
+    t.join(10)
+    assert done and done[0] - start >= 0.9  # served from the reserve
+    assert "taking connection from reserve_pool" in p.log_text()
+    first.close()
