@@ -133,7 +133,21 @@ static const char *tls_info(conn_io_t *io, char *buf, size_t cap)
 	return buf;
 }
 
-static void client_row(client_t *c, client_t *x, int64_t now)
+/* SHOW SOCKETS' 7 buffer columns (PgBouncer's sbuf fields, as near as
+ * our buffers come: send_remain is always 0 there too). */
+static void put_sock_cols(row_t *r, const conn_io_t *io, uint32_t fwd_left)
+{
+	put_i(r, io->rpos);			     /* recv_pos */
+	put_i(r, io->rpos);			     /* pkt_pos */
+	put_i(r, fwd_left);			     /* pkt_remain */
+	put_i(r, 0);				     /* send_pos */
+	put_i(r, 0);				     /* send_remain */
+	put_i(r, io->rlen - io->rpos);		     /* pkt_avail */
+	put_i(r, (long long)buf_pending(&io->obuf)); /* send_avail */
+}
+
+static void client_row(client_t *c, client_t *x, int64_t now,
+		       const char *sock_state)
 {
 	row_t r;
 	char ptr[32], link[32], tlsbuf[128];
@@ -144,7 +158,7 @@ static void client_row(client_t *c, client_t *x, int64_t now)
 	put_s(&r, repl_name(x->replication));
 	const char *st = x->state == CL_ACTIVE ? (x->link ? "active" : "idle")
 					       : "waiting";
-	put_s(&r, st);
+	put_s(&r, sock_state ? sock_state : st);
 	put_s(&r, x->addr.host);
 	put_i(&r, x->addr.port);
 	put_s(&r, x->local.host);
@@ -164,10 +178,12 @@ static void client_row(client_t *c, client_t *x, int64_t now)
 	put_s(&r, x->vars[VAR_APPNAME] ? x->vars[VAR_APPNAME] : "");
 	put_i(&r, 0);
 	put_i(&r, (long long)x->id);
+	if (sock_state)
+		put_sock_cols(&r, &x->io, x->fwd_left);
 	emit(c, &r);
 }
 
-static void server_row(client_t *c, server_t *s)
+static void server_row(client_t *c, server_t *s, const char *sock_state)
 {
 	row_t r;
 	char ptr[32], link[32], tlsbuf[128];
@@ -179,7 +195,9 @@ static void server_row(client_t *c, server_t *s)
 	put_s(&r, s->pool->user->name);
 	put_s(&r, s->pool->db->name);
 	put_s(&r, repl_name((int)s->pool->replication));
-	put_s(&r, s->parked ? "parked" : names[s->state]);
+	put_s(&r, sock_state  ? sock_state
+		  : s->parked ? "parked"
+			      : names[s->state]);
 	put_s(&r, s->addr.host);
 	put_i(&r, s->addr.port);
 	put_s(&r, s->local.host);
@@ -199,6 +217,8 @@ static void server_row(client_t *c, server_t *s)
 	put_s(&r, s->vars[VAR_APPNAME] ? s->vars[VAR_APPNAME] : "");
 	put_i(&r, 0);
 	put_i(&r, (long long)s->id);
+	if (sock_state)
+		put_sock_cols(&r, &s->io, s->fwd_left);
 	emit(c, &r);
 }
 
@@ -207,10 +227,139 @@ static void each_list(client_t *c, statlist_t *l, bool servers, int64_t now)
 	list_node_t *n;
 	for (n = l->head.next; n != &l->head; n = n->next) {
 		if (servers)
-			server_row(c, list_entry(n, server_t, node));
+			server_row(c, list_entry(n, server_t, node), NULL);
 		else
-			client_row(c, list_entry(n, client_t, node), now);
+			client_row(c, list_entry(n, client_t, node), now, NULL);
 	}
+}
+
+static bool sock_busy(const conn_io_t *io)
+{
+	return io->rpos < io->rlen || buf_pending(&io->obuf) > 0;
+}
+
+/* SOCKETS: every client and server, named by the list it is on;
+ * ACTIVE_SOCKETS: only those with bytes in their buffers. */
+static void each_sock(client_t *c, statlist_t *l, bool servers, int64_t now,
+		      const char *state, bool active)
+{
+	list_node_t *n;
+	for (n = l->head.next; n != &l->head; n = n->next) {
+		if (servers) {
+			server_t *s = list_entry(n, server_t, node);
+			if (!active || sock_busy(&s->io))
+				server_row(c, s, state);
+		} else {
+			client_t *x = list_entry(n, client_t, node);
+			if (x->state == CL_LOGIN && !x->pool && !x->user)
+				continue;
+			if (!active || sock_busy(&x->io))
+				client_row(c, x, now, state);
+		}
+	}
+}
+
+static void show_sockets(client_t *c, bool active)
+{
+	static pgp_field_t f[28];
+	static const char *const extra[] = {
+		"recv_pos",    "pkt_pos",   "pkt_remain", "send_pos",
+		"send_remain", "pkt_avail", "send_avail"};
+	pgs_ctx_t *ctx = c->ctx;
+	int64_t now = ev_now_us(ctx->loop);
+	for (int i = 0; i < 21; i++)
+		f[i] = sock_fields[i];
+	for (int i = 0; i < 7; i++)
+		f[21 + i] = (pgp_field_t){extra[i], I4};
+	admin_row_desc(c, f, 28);
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		each_sock(c, &p->active_clients, false, now, "cl_active",
+			  active);
+		each_sock(c, &p->waiting_clients, false, now, "cl_waiting",
+			  active);
+		each_sock(c, &p->active_servers, true, now, "sv_active",
+			  active);
+		each_sock(c, &p->idle_servers, true, now, "sv_idle", active);
+		each_sock(c, &p->used_servers, true, now, "sv_used", active);
+		each_sock(c, &p->tested_servers, true, now, "sv_tested",
+			  active);
+		each_sock(c, &p->login_servers, true, now, "sv_login", active);
+	}
+	each_sock(c, &ctx->admin_clients, false, now, "cl_active", active);
+	each_sock(c, &ctx->login_clients, false, now, "cl_login", active);
+	admin_ok(c, "SHOW");
+}
+
+/* SHOW PEERS / PEER_POOLS / DNS_HOSTS / DNS_ZONES: PgBouncer's columns.
+ * pgswitch has no [peers] and resolves names with the libc resolver, so
+ * they have no rows yet. */
+static void show_empty(client_t *c, const pgp_field_t *f, int n)
+{
+	admin_row_desc(c, f, n);
+	admin_ok(c, "SHOW");
+}
+
+static void show_totals(client_t *c)
+{
+	static const pgp_field_t f[] = {{"name", T}, {"value", NUM}};
+	static const char *const names[] = {"server_assignment_count",
+					    "xact_count",
+					    "query_count",
+					    "client_bytes",
+					    "server_bytes",
+					    "xact_time",
+					    "query_time",
+					    "wait_time",
+					    "ps_client_parse_count",
+					    "ps_server_parse_count",
+					    "ps_bind_count"};
+	pgs_ctx_t *ctx = c->ctx;
+	stats_counters_t tot, avg;
+	memset(&tot, 0, sizeof(tot));
+	memset(&avg, 0, sizeof(avg));
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next)
+		stats_add(&tot, &list_entry(n, pool_t, node)->stats.total);
+	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next)
+		stats_add(&avg, &list_entry(n, pool_db_t, node)->stats.avg);
+	const uint64_t tv[] = {tot.server_assignment_count,
+			       tot.xact_count,
+			       tot.query_count,
+			       tot.bytes_received,
+			       tot.bytes_sent,
+			       tot.xact_time_us,
+			       tot.query_time_us,
+			       tot.wait_time_us,
+			       tot.client_parse_count,
+			       tot.server_parse_count,
+			       tot.bind_count};
+	const uint64_t av[] = {avg.server_assignment_count,
+			       avg.xact_count,
+			       avg.query_count,
+			       avg.bytes_received,
+			       avg.bytes_sent,
+			       avg.xact_time_us,
+			       avg.query_time_us,
+			       avg.wait_time_us,
+			       avg.client_parse_count,
+			       avg.server_parse_count,
+			       avg.bind_count};
+	admin_row_desc(c, f, 2);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < 11; i++) {
+			char name[64];
+			row_t r;
+			row_init(&r);
+			snprintf(name, sizeof(name), "%s_%s",
+				 pass ? "avg" : "total", names[i]);
+			put_s(&r, name);
+			put_u(&r, pass ? av[i] : tv[i]);
+			emit(c, &r);
+		}
+	}
+	admin_ok(c, "SHOW");
 }
 
 static void show_clients(client_t *c, bool servers)
@@ -645,7 +794,9 @@ static void show_help(client_t *c)
 {
 	pgp_wr_notice(&c->io.obuf, "NOTICE", "00000",
 		      "Console usage\n\tSHOW HELP|CONFIG|DATABASES|POOLS|"
-		      "CLIENTS|SERVERS|USERS|VERSION\n\tSHOW LISTS|MEM|STATE\n"
+		      "CLIENTS|SERVERS|USERS|VERSION\n\tSHOW PEERS|PEER_POOLS\n"
+		      "\tSHOW SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE|TOTALS\n"
+		      "\tSHOW DNS_HOSTS|DNS_ZONES\n"
 		      "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES\n"
 		      "\tSHOW SWITCHOVER [<db>]\n\tSET key = arg\n\tRELOAD\n"
 		      "\tPAUSE [<db>]\n\tRESUME [<db>]\n\tDISABLE <db>\n"
@@ -680,7 +831,34 @@ bool admin_show(client_t *c, const char *what)
 		show_config(c);
 	else if (strcasecmp(what, "lists") == 0)
 		show_lists(c);
-	else if (strcasecmp(what, "mem") == 0)
+	else if (strcasecmp(what, "sockets") == 0)
+		show_sockets(c, false);
+	else if (strcasecmp(what, "active_sockets") == 0)
+		show_sockets(c, true);
+	else if (strcasecmp(what, "totals") == 0)
+		show_totals(c);
+	else if (strcasecmp(what, "peers") == 0) {
+		static const pgp_field_t f[] = {{"peer_id", I4},
+						{"host", T},
+						{"port", I4},
+						{"pool_size", I4}};
+		show_empty(c, f, 4);
+	} else if (strcasecmp(what, "peer_pools") == 0) {
+		static const pgp_field_t f[] = {{"peer_id", I4},
+						{"cl_active_cancel_req", I4},
+						{"cl_waiting_cancel_req", I4},
+						{"sv_active_cancel", I4},
+						{"sv_login", I4}};
+		show_empty(c, f, 5);
+	} else if (strcasecmp(what, "dns_hosts") == 0) {
+		static const pgp_field_t f[] = {
+			{"hostname", T}, {"ttl", I8}, {"addrs", T}};
+		show_empty(c, f, 3);
+	} else if (strcasecmp(what, "dns_zones") == 0) {
+		static const pgp_field_t f[] = {
+			{"zonename", T}, {"serial", I8}, {"count", I4}};
+		show_empty(c, f, 3);
+	} else if (strcasecmp(what, "mem") == 0)
 		show_mem(c);
 	else if (strcasecmp(what, "state") == 0)
 		show_state(c);

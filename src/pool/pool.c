@@ -497,7 +497,9 @@ bool pool_release_server_idle(server_t *s)
 		server_close(s, "replication connection closed");
 		return false;
 	}
-	if (cfg->server_lifetime > 0 &&
+	/* 0: each server connection is used once, then closed (PgBouncer's
+	 * documented meaning). */
+	if (cfg->server_lifetime == 0 ||
 	    now - s->connect_us > cfg->server_lifetime * 1000) {
 		server_close(s, "server lifetime over");
 		return false;
