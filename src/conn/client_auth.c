@@ -369,7 +369,11 @@ static void start_method(client_t *c)
 		 * auth_query) when there is a place to look. */
 		if ((ctx->authfile || c->lookup_done) && !c->user_known &&
 		    !c->admin) {
-			auth_failed(c);
+			if (c->lookup_missing)
+				auth_failed(c); /* "no such user" */
+			else
+				client_close(c, "08P01",
+					     "\"trust\" authentication failed");
 			return;
 		}
 		login_done(c);
