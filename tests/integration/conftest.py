@@ -6,6 +6,7 @@ themselves, against PgBouncer 1.18 with POOLER=pgbouncer.
 
 import faulthandler
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -142,26 +143,18 @@ def pg_factory():
 def pooler_factory(pg, request):
     """pooler_factory(mode=..., pool_size=..., auth_type=..., extra={...},
     databases={...}, users_txt=..., users={...}, pg_server=<PgServer>) -> Pooler."""
-    started = []
-    request.node._poolers = started
+    ps = harness.PoolerSet(request)
+    yield lambda pg_server=None, **kw: ps.start(Pooler, pg_server or pg, **kw)
+    ps.close()
 
-    def make(pg_server=None, **kw):
-        p = Pooler(pg_server or pg, start=False, **kw)
-        started.append(p)
-        p.start()
-        return p
 
-    yield make
-    reports = []
-    check = os.environ.get("PGSWITCH_SANITIZER_CHECK", "1") != "0"
-    for p in reversed(started):
-        p.stop()
-        rep = p.sanitizer_report() if check else ""
-        if rep:
-            reports.append("%s:\n%s" % (p.ini, rep))
-        p.cleanup()
-    if reports:
-        pytest.fail("sanitizer report from the pooler:\n" + "\n\n".join(reports), pytrace=False)
+@pytest.fixture
+def sockdir():
+    """A directory for the pooler's Unix socket (the harness sets none)."""
+    d = harness.make_owned_tmpdir("pgswitch-sock-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

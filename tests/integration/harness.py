@@ -664,6 +664,35 @@ class Pooler:
         return "<Pooler %s port=%d pid=%s>" % (POOLER_KIND, self.port, self.pid)
 
 
+class PoolerSet:
+    """The poolers one test started: each is started from a Pooler class
+    (or subclass); close() stops them in reverse order and fails the test on
+    a sanitizer report (PGSWITCH_SANITIZER_CHECK=0 skips the check)."""
+
+    def __init__(self, request):
+        self.started = []
+        request.node._poolers = self.started
+
+    def start(self, cls, *args, **kw):
+        p = cls(*args, start=False, **kw)
+        self.started.append(p)
+        p.start()
+        return p
+
+    def close(self):
+        import pytest
+        reports = []
+        check = os.environ.get("PGSWITCH_SANITIZER_CHECK", "1") != "0"
+        for p in reversed(self.started):
+            p.stop()
+            rep = p.sanitizer_report() if check else ""
+            if rep:
+                reports.append("%s:\n%s" % (p.ini, rep))
+            p.cleanup()
+        if reports:
+            pytest.fail("sanitizer report from the pooler:\n" + "\n\n".join(reports), pytrace=False)
+
+
 def admin_query(port, sql, user="admin", password=None):
     """Module-level helper: simple-protocol query on the admin console at PORT."""
     with psycopg.connect(host=HOST, port=port, dbname="pgbouncer", user=user,

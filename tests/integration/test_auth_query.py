@@ -31,6 +31,7 @@ import psycopg
 import pytest
 
 from harness import (
+    PoolerSet,
     HOST,
     chown_to_runner,
     PASSWORDS,
@@ -102,26 +103,13 @@ def make_pooler(request):
 
     Like conftest's pooler_factory, but the Pooler class may be a local
     subclass (the %include layout) and no shared server is needed."""
-    started = []
-    request.node._poolers = started
+    ps = PoolerSet(request)
 
     def make(pg_server, cls=Pooler, **kw):
-        p = cls(pg_server, start=False, **kw)
-        started.append(p)
-        p.start()
-        return p
+        return ps.start(cls, pg_server, **kw)
 
     yield make
-    reports = []
-    check = os.environ.get("PGSWITCH_SANITIZER_CHECK", "1") != "0"
-    for p in reversed(started):
-        p.stop()
-        rep = p.sanitizer_report() if check else ""
-        if rep:
-            reports.append("%s:\n%s" % (p.ini, rep))
-        p.cleanup()
-    if reports:
-        pytest.fail("sanitizer report from the pooler:\n" + "\n\n".join(reports), pytrace=False)
+    ps.close()
 
 
 def timed_login(port, user, database, password):

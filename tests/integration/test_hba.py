@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from harness import (
+    PoolerSet,
     PASSWORDS,
     Pooler,
     RawClient,
@@ -79,34 +80,13 @@ class HbaPooler(Pooler):
 @pytest.fixture
 def make_pooler(pg, request):
     """make_pooler(hba, ident=None, files=None, **Pooler kwargs) -> started HbaPooler."""
-    started = []
-    request.node._poolers = started
+    ps = PoolerSet(request)
 
     def make(hba, **kw):
-        p = HbaPooler(pg, hba, start=False, **kw)
-        started.append(p)
-        p.start()
-        return p
+        return ps.start(HbaPooler, pg, hba, **kw)
 
     yield make
-    reports = []
-    for p in reversed(started):
-        p.stop()
-        rep = p.sanitizer_report() if os.environ.get("PGSWITCH_SANITIZER_CHECK", "1") != "0" else ""
-        if rep:
-            reports.append("%s:\n%s" % (p.ini, rep))
-        p.cleanup()
-    if reports:
-        pytest.fail("sanitizer report from the pooler:\n" + "\n\n".join(reports), pytrace=False)
-
-
-@pytest.fixture
-def sockdir():
-    """A directory for the pooler's Unix socket (the harness has none)."""
-    d = make_owned_tmpdir("pgswitch-sock-")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    ps.close()
 
 
 def auth_codes(port, user, password, database="postgres"):

@@ -38,6 +38,7 @@ import psycopg
 import pytest
 
 from harness import (
+    PoolerSet,
     HOST,
     PASSWORDS,
     PG_BIN,
@@ -186,34 +187,13 @@ class TlsPooler(Pooler):
 def make_pooler(request):
     """make_pooler(pg_server, cls=TlsPooler, **kwargs) -> started pooler;
     stopped (and checked for sanitizer reports) at teardown."""
-    started = []
-    request.node._poolers = started
+    ps = PoolerSet(request)
 
     def make(pg_server, cls=TlsPooler, **kw):
-        p = cls(pg_server, start=False, **kw)
-        started.append(p)
-        p.start()
-        return p
+        return ps.start(cls, pg_server, **kw)
 
     yield make
-    reports = []
-    for p in reversed(started):
-        p.stop()
-        rep = p.sanitizer_report() if os.environ.get("PGSWITCH_SANITIZER_CHECK", "1") != "0" else ""
-        if rep:
-            reports.append("%s:\n%s" % (p.ini, rep))
-        p.cleanup()
-    if reports:
-        pytest.fail("sanitizer report from the pooler:\n" + "\n\n".join(reports), pytrace=False)
-
-
-@pytest.fixture
-def sockdir():
-    """A directory for the pooler's Unix socket (the harness has none)."""
-    d = make_owned_tmpdir("pgswitch-sock-")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    ps.close()
 
 
 SSL_HBA = """\

@@ -85,4 +85,45 @@ static inline scram_status_t run(const char *password, const char *stored)
 	return st;
 }
 
+/* Parse a server-first message into salt and iterations. */
+static inline void parse_sfirst(const char *m, size_t n, uint8_t *salt,
+				size_t *saltlen, int *iter)
+{
+	scram_cursor_t cur = {m, m + n};
+	const char *v;
+	size_t vl;
+	char name;
+
+	assert_true(scram_next_attr(&cur, &name, &v, &vl));
+	assert_int_equal(name, 'r');
+	assert_true(scram_next_attr(&cur, &name, &v, &vl));
+	assert_int_equal(name, 's');
+	assert_true(scram_b64_decode(v, vl, salt, 64, saltlen));
+	assert_true(scram_next_attr(&cur, &name, &v, &vl));
+	assert_int_equal(name, 'i');
+	assert_true(scram_parse_iterations(v, vl, iter));
+	assert_true(cur.p == cur.end);
+}
+
+/* A proof computed by hand, so the tests can vary the client-final. */
+static inline void make_final(const char *password, const char *bare,
+			      const char *sfirst, size_t sfirst_len,
+			      const char *cfwp, char *out)
+{
+	uint8_t salt[64];
+	size_t saltlen;
+	int iter;
+	uint8_t ck[32], stored[32], sig[32], proof[32];
+	char b64[64];
+
+	parse_sfirst(sfirst, sfirst_len, salt, &saltlen, &iter);
+	assert_true(scram_derive_keys(password, salt, saltlen, iter, ck, NULL));
+	assert_true(scram_sha256(ck, 32, stored));
+	assert_true(scram_hmac_auth(stored, bare, strlen(bare), sfirst,
+				    sfirst_len, cfwp, strlen(cfwp), sig));
+	scram_xor(proof, ck, sig, 32);
+	b64[scram_b64_encode(proof, 32, b64)] = '\0';
+	sprintf(out, "%s,p=%s", cfwp, b64);
+}
+
 #endif
