@@ -176,7 +176,7 @@ static void client_row(client_t *c, client_t *x, int64_t now,
 	put_i(&r, 0);
 	put_s(&r, tls_info(&x->io, tlsbuf, sizeof(tlsbuf)));
 	put_s(&r, x->vars[VAR_APPNAME] ? x->vars[VAR_APPNAME] : "");
-	put_i(&r, 0);
+	put_i(&r, x->prep ? (long long)x->prep->count : 0);
 	put_i(&r, (long long)x->id);
 	if (sock_state)
 		put_sock_cols(&r, &x->io, x->fwd_left);
@@ -215,7 +215,7 @@ static void server_row(client_t *c, server_t *s, const char *sock_state)
 	put_i(&r, (long long)s->be_pid);
 	put_s(&r, tls_info(&s->io, tlsbuf, sizeof(tlsbuf)));
 	put_s(&r, s->vars[VAR_APPNAME] ? s->vars[VAR_APPNAME] : "");
-	put_i(&r, 0);
+	put_i(&r, s->prep ? (long long)s->prep->count : 0);
 	put_i(&r, (long long)s->id);
 	if (sock_state)
 		put_sock_cols(&r, &s->io, s->fwd_left);

@@ -281,13 +281,7 @@ static void note_message(client_t *c, server_t *s, uint8_t type)
 		s->unsynced = false;
 		break;
 	case 'P':
-		c->pool->stats.total.client_parse_count++;
-		s->unsynced = true;
-		break;
 	case 'B':
-		c->pool->stats.total.bind_count++;
-		s->unsynced = true;
-		break;
 	case 'E':
 	case 'D':
 	case 'C':
@@ -297,6 +291,36 @@ static void note_message(client_t *c, server_t *s, uint8_t type)
 	default:
 		break;
 	}
+}
+
+/* Gather a named message too large for the read buffer; false when it
+ * is not whole yet and no byte arrived. */
+static bool gather_big(client_t *c)
+{
+	conn_io_t *io = &c->io;
+	uint32_t avail = io->rlen - io->rpos;
+	uint32_t want = c->prep_big_len - c->prep_big_have;
+	uint32_t n = avail < want ? avail : want;
+	memcpy(c->prep_big + c->prep_big_have, io->rbuf + io->rpos, n);
+	c->prep_big_have += n;
+	io->rpos += n;
+	return n > 0;
+}
+
+static bool start_big(client_t *c, const pgp_msg_t *m)
+{
+	conn_io_t *io = &c->io;
+	c->prep_big = malloc(m->len ? m->len : 1);
+	if (!c->prep_big) {
+		client_close(c, "53200", "out of memory");
+		return false;
+	}
+	c->prep_big_type = m->type;
+	c->prep_big_len = m->len;
+	c->prep_big_have = 0;
+	io->rpos += PGP_HDR_LEN;
+	gather_big(c);
+	return true;
 }
 
 /*
@@ -326,21 +350,45 @@ static bool process_active(client_t *c)
 		c->pool->stats.total.bytes_received += n;
 		return n > 0;
 	}
+	if (c->prep_big && c->prep_big_have < c->prep_big_len)
+		return gather_big(c);
 	pgp_msg_t m;
-	pgp_status_t st =
-		pgp_frame(p, avail, (uint32_t)c->ctx->cfg->max_packet_size, &m);
-	if (st == PGP_MORE)
-		return false;
-	if (st != PGP_OK) {
-		client_close(c, "08P01",
-			     st == PGP_TOOBIG ? "message too long"
-					      : "bad packet header");
-		return false;
-	}
-	if (m.type == 'X') {
-		io->rpos += m.total < avail ? m.total : avail;
-		client_close(c, NULL, "client close request");
-		return false;
+	const uint8_t *whole = NULL; /* a message to take whole, not stream */
+	if (c->prep_big) {
+		m.type = c->prep_big_type;
+		m.len = c->prep_big_len;
+		m.total = m.len + PGP_HDR_LEN;
+		whole = c->prep_big;
+	} else {
+		pgp_status_t st = pgp_frame(
+			p, avail, (uint32_t)c->ctx->cfg->max_packet_size, &m);
+		if (st == PGP_MORE)
+			return false;
+		if (st != PGP_OK) {
+			client_close(c, "08P01",
+				     st == PGP_TOOBIG ? "message too long"
+						      : "bad packet header");
+			return false;
+		}
+		if (m.type == 'X') {
+			io->rpos += m.total < avail ? m.total : avail;
+			client_close(c, NULL, "client close request");
+			return false;
+		}
+		if ((m.type == 'P' || m.type == 'B' || m.type == 'D' ||
+		     m.type == 'C') &&
+		    client_prep_on(c)) {
+			prep_need_t need =
+				client_prep_need(m.type, p + PGP_HDR_LEN,
+						 avail - PGP_HDR_LEN, m.len);
+			if (need != PREP_NEED_STREAM && avail < m.total) {
+				if (m.total <= io->rcap)
+					return false; /* wait: it will fit */
+				return start_big(c, &m);
+			}
+			if (need == PREP_NEED_WHOLE)
+				whole = p + PGP_HDR_LEN;
+		}
 	}
 	if (c->sw_error && !c->link) {
 		client_close(c, "08006",
@@ -363,8 +411,25 @@ static bool process_active(client_t *c)
 			return false;
 		s = c->link;
 	}
-	note_message(c, s, m.type);
 	c->request_us = ev_now_us(c->ctx->loop);
+	if (whole) {
+		if (buf_pending(&s->io.obuf) > CONN_HIGH_WATER)
+			return false;
+		if (whole != c->prep_big)
+			io->rpos += m.total;
+		c->pool->stats.total.bytes_received += m.total;
+		bool ok = client_prep_whole(c, s, m.type, whole, m.len);
+		if (whole == c->prep_big) {
+			free(c->prep_big);
+			c->prep_big = NULL;
+		}
+		return ok;
+	}
+	note_message(c, s, m.type);
+	if (s->prepq.n || client_prep_on(c)) {
+		if (!client_prep_note(c, s, m.type))
+			return false;
+	}
 	c->fwd_left = m.total;
 	return true;
 }

@@ -34,6 +34,9 @@ void client_welcome(client_t *c);
 void client_error(client_t *c, const char *sqlstate, const char *msg);
 bool client_flush(client_t *c);
 void client_update_io(client_t *c);
+/* Release a connection's prepared statements (before it is freed). */
+void client_prep_free(client_t *c);
+void server_prep_free(server_t *s);
 /* Tracked variables: the fixed ones, then track_extra_parameters. */
 const char *conn_var_name(const pgs_ctx_t *ctx, int v);
 int conn_var_index(const pgs_ctx_t *ctx, const char *name);

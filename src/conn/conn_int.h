@@ -48,6 +48,37 @@ bool client_hba_method(client_t *c, int *method);
 /* auth_ident_file: may SYSTEM_NAME log in as c->user under MAP? */
 bool client_ident_match(client_t *c, const char *map, const char *system_name);
 
+/* conn_prep.c: prepared statements in transaction/statement mode */
+typedef enum prep_need {
+	PREP_NEED_STREAM, /* unnamed: forward as it arrives */
+	PREP_NEED_WHOLE,  /* named: must be read whole and rewritten */
+	PREP_NEED_WAIT,	  /* cannot tell from the bytes so far */
+} prep_need_t;
+/* Tracking applies to this client's messages now. */
+bool client_prep_on(const client_t *c);
+/* How to take a Parse, Bind, Describe or Close whose body is LEN bytes,
+ * HAVE of them at BODY. */
+prep_need_t client_prep_need(uint8_t type, const uint8_t *body, uint32_t have,
+			     uint32_t len);
+/* A whole Parse/Bind/Describe/Close: answered, rewritten or passed on.
+ * False: the client was closed. */
+bool client_prep_whole(client_t *c, server_t *s, uint8_t type,
+		       const uint8_t *body, uint32_t len);
+/* A message forwarded as it arrives: note the reply it is owed. False:
+ * the client was closed. */
+bool client_prep_note(client_t *c, server_t *s, uint8_t type);
+/* A server message of TYPE may complete a request. */
+bool server_prep_reply_type(uint8_t type);
+/* Complete the request a reply completes; false: swallow the reply (an
+ * answer to our own Parse or Close). BODY may be NULL for a message too
+ * large to hold. */
+bool server_prep_reply(server_t *s, uint8_t type, const uint8_t *body,
+		       uint32_t len);
+/* Write the answers owed to the client that are now due. */
+void server_prep_fakes(server_t *s);
+/* DISCARD ALL / DEALLOCATE ALL ran on S. */
+void server_prep_discarded(server_t *s);
+
 /* server.c */
 void server_send_startup(server_t *s);
 /* The login failed before the server said why (a bad SSLRequest

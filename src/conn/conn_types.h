@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 
 #include "auth/auth_types.h"
+#include "conn/prep_types.h"
 #include "util/buf.h"
 #include "util/list.h"
 
@@ -196,6 +197,14 @@ struct client {
 
 	/* forwarding */
 	uint32_t fwd_left; /* bytes of the current message still to pass */
+	/* prepared statements (transaction/statement mode): the client's
+	 * names, and a named message larger than the read buffer, gathered
+	 * whole (at most max_packet_size) before it can be rewritten */
+	prep_client_t *prep;
+	uint8_t *prep_big;
+	uint32_t prep_big_len; /* body length */
+	uint32_t prep_big_have;
+	uint8_t prep_big_type;
 
 	int64_t connect_us;
 	int64_t request_us; /* last activity */
@@ -255,6 +264,12 @@ struct server {
 
 	uint32_t fwd_left;
 	uint32_t drop_left; /* bytes of a swallowed message to skip */
+	/* prepared statements: those made here, the requests whose replies
+	 * are owed, and whether the server is discarding input until Sync
+	 * after an error (the client's messages then pass untouched) */
+	prep_server_t *prep;
+	prep_queue_t prepq;
+	bool prep_skip;
 	scram_client_t *scram;
 	bool cb_bound; /* the SCRAM login was channel-bound */
 	server_tls_step_t tls_step;

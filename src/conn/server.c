@@ -718,6 +718,10 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 	case 'C':
 		if (s->auth_lookup)
 			s->auth_commands++;
+		else if (m->len >= 12 && body[m->len - 1] == 0 &&
+			 (strcmp((const char *)body, "DISCARD ALL") == 0 ||
+			  strcmp((const char *)body, "DEALLOCATE ALL") == 0))
+			server_prep_discarded(s);
 		return;
 	default:
 		/* NoticeResponse, NotificationResponse on an idle server,
@@ -767,11 +771,46 @@ static bool maybe_release(server_t *s)
 		}
 		return false;
 	}
-	if (s->expect_rfq > 0 || c->fwd_left > 0 || s->in_copy || s->unsynced)
+	if (s->expect_rfq > 0 || c->fwd_left > 0 || s->in_copy || s->unsynced ||
+	    s->prepq.n)
 		return false;
 	/* The next waiting client is served after this client's reply is
 	 * flushed (server_process), so the reply leaves first. */
 	s->ready_pending = pool_release_server_idle(s);
+	return true;
+}
+
+/* A reply that completes a request while prepared statements are
+ * tracked: read whole, forwarded or swallowed, then the answers we owe
+ * the client that are now due. */
+static bool prep_step(server_t *s, const pgp_msg_t *m, const uint8_t *p,
+		      uint32_t avail)
+{
+	conn_io_t *io = &s->io;
+	client_t *c = s->link;
+	if (m->type == 'C')
+		s->in_copy = false;
+	if (avail < m->total) {
+		if (m->total <= io->rcap)
+			return false;
+		/* Too large to hold (a huge error or row description): it
+		 * streams, and what is owed after it waits for the next
+		 * reply. */
+		if (server_prep_reply(s, m->type, NULL, 0))
+			s->fwd_left = m->total;
+		else
+			s->drop_left = m->total;
+		return true;
+	}
+	io->rpos += m->total;
+	if (server_prep_reply(s, m->type, p + PGP_HDR_LEN, m->len)) {
+		if (!buf_append(&c->io.obuf, p, m->total)) {
+			client_close(c, NULL, "client output buffer full");
+			return false;
+		}
+		s->pool->stats.total.bytes_sent += m->total;
+	}
+	server_prep_fakes(s);
 	return true;
 }
 
@@ -801,6 +840,8 @@ static bool forward_step(server_t *s)
 	pgp_msg_t m;
 	if (pgp_frame(p, avail, 0x7fffffff, &m) != PGP_OK)
 		return false;
+	if (s->prepq.n && m.type != 'Z' && server_prep_reply_type(m.type))
+		return prep_step(s, &m, p, avail);
 	switch (m.type) {
 	case 'Z':
 	case 'S':
@@ -814,10 +855,14 @@ static bool forward_step(server_t *s)
 		}
 		if (m.type == 'S')
 			note_param(s, p + PGP_HDR_LEN, m.len, true);
+		else if (s->prepq.n)
+			server_prep_reply(s, 'Z', NULL, 0);
 		buf_append(&c->io.obuf, p, m.total);
 		io->rpos += m.total;
 		s->pool->stats.total.bytes_sent += m.total;
 		if (m.type == 'Z') {
+			if (s->prepq.n)
+				server_prep_fakes(s);
 			s->in_copy = false;
 			account_rfq(s, m.len ? (char)p[PGP_HDR_LEN] : 'I');
 			if (maybe_release(s))

@@ -17,6 +17,7 @@
 #include "auth/auth.h"
 #include "config/cfg.h"
 #include "conn/conn.h"
+#include "conn/prep.h"
 #include "pool/pool.h"
 
 /* SHOW CLIENTS' words, PgBouncer's: a login waiting for its
@@ -483,7 +484,7 @@ bool pool_release_server_idle(server_t *s)
 	}
 	s->request_us = now;
 	if (s->tx_status != 'I' || s->expect_rfq > 0 || s->fwd_left > 0 ||
-	    s->in_copy || s->swallow_rfq > 0 || s->unsynced ||
+	    s->in_copy || s->swallow_rfq > 0 || s->unsynced || s->prepq.n ||
 	    (c && c->fwd_left > 0)) {
 		server_close(s, "client disconnect while server was not "
 				"ready");
@@ -930,6 +931,7 @@ int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db)
 
 static void free_client(client_t *c)
 {
+	client_prep_free(c);
 	conn_io_free(&c->io);
 	free(c->user);
 	free(c->dbname);
@@ -953,6 +955,7 @@ static void free_client(client_t *c)
 
 static void free_server(server_t *s)
 {
+	server_prep_free(s);
 	conn_io_free(&s->io);
 	for (int i = 0; i < VAR_MAX; i++)
 		free(s->vars[i]);
@@ -1056,4 +1059,5 @@ void pool_free_all(pgs_ctx_t *ctx)
 	}
 	free(ctx->keymap);
 	ctx->keymap = NULL;
+	prep_registry_free(&ctx->prep);
 }

@@ -173,6 +173,9 @@ struct pgs_ctx {
 	statlist_t justfree_clients;
 	statlist_t justfree_servers;
 
+	/* Prepared statements every client holds (conn/prep.h). */
+	prep_registry_t prep;
+
 	/* Issued cancel keys -> client (open addressing). */
 	client_t **keymap;
 	uint32_t keymap_cap;

@@ -124,8 +124,6 @@ def test_prepared_statements_session_mode(session_pooler):
 
 @pytest.mark.pgswitch_only(reason="protocol-level prepared statements in transaction mode "
                            "(max_prepared_statements) arrived in PgBouncer 1.21")
-@pytest.mark.skip(reason="max_prepared_statements is not implemented yet in pgswitch "
-                  "(accepted with a warning); tracked for a later issue")
 def test_prepared_statements_transaction_mode(pooler_factory):
     p = pooler_factory(mode="transaction", pool_size=2, extra={"max_prepared_statements": 100})
     errors = []
