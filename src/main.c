@@ -26,6 +26,7 @@
 #include "pool/janitor.h"
 #include "pool/pool.h"
 #include "switch/switchover.h"
+#include "util/sdnotify.h"
 
 #ifndef PGSWITCH_DEMO_SCRIPT
 #define PGSWITCH_DEMO_SCRIPT "demo/demo.sh"
@@ -126,6 +127,39 @@ static int open_listeners(pgs_ctx_t *ctx)
 	return ctx->nlisteners > 0 ? 0 : -1;
 }
 
+/* Socket activation: systemd's sockets replace listen_addr, listen_port
+ * and unix_socket_dir for listening, as in PgBouncer. */
+static int adopt_listeners(pgs_ctx_t *ctx, const int *fds, int n)
+{
+	log_msg(&ctx->log, LOG_LOG,
+		"socket activation: %d socket(s) from systemd; listen_addr, "
+		"listen_port and unix_socket_dir are not used for listening",
+		n);
+	for (int i = 0; i < n; i++) {
+		char desc[320];
+		int rc = sdn_listener_desc(fds[i], desc, sizeof(desc));
+		if (rc == 0) {
+			add_listener(ctx, fds[i], desc);
+			continue;
+		}
+		log_msg(&ctx->log, LOG_WARNING,
+			"fd %d from systemd is not a usable listening socket: "
+			"%s",
+			fds[i], strerror(-rc));
+		close(fds[i]);
+	}
+	return ctx->nlisteners > 0 ? 0 : -1;
+}
+
+/* A notification systemd did not get is worth a line, not an exit. */
+static void told_systemd(pgs_ctx_t *ctx, int rc, const char *what)
+{
+	if (rc < 0)
+		log_msg(&ctx->log, LOG_WARNING,
+			"cannot notify systemd ($NOTIFY_SOCKET) of %s: %s",
+			what, strerror(-rc));
+}
+
 static void close_tcp_listeners(pgs_ctx_t *ctx)
 {
 	for (int i = 0; i < ctx->nlisteners; i++) {
@@ -147,7 +181,9 @@ static void on_signal(ev_loop_t *loop, int fd, void *data, int mask)
 		case SIGHUP:
 			log_msg(&ctx->log, LOG_LOG,
 				"got SIGHUP, re-reading config");
-			pool_reload(ctx, NULL, 0);
+			told_systemd(ctx, sdn_reloading(), "RELOADING=1");
+			int rc = pool_reload(ctx, NULL, 0);
+			told_systemd(ctx, sdn_reloaded(rc == 0), "READY=1");
 			break;
 		case SIGTERM:
 			if (ctx->shutdown != PGS_RUNNING) {
@@ -224,11 +260,24 @@ static int setup_signals(pgs_ctx_t *ctx)
 	return ev_io_set(ctx->loop, ctx->signal_fd, EV_READ, on_signal, ctx);
 }
 
+/* The after-iteration hook's state: whether systemd has been told that
+ * shutdown began, however it began (signal or console SHUTDOWN). */
+typedef struct iter_hook {
+	pgs_ctx_t *ctx;
+	bool told_stopping;
+} iter_hook_t;
+
 static void after_iter(ev_loop_t *loop, void *data)
 {
+	iter_hook_t *h = data;
 	(void)loop;
-	conn_txq_run(data);
-	pool_free_justfree(data);
+	conn_txq_run(h->ctx);
+	pool_free_justfree(h->ctx);
+	if (h->ctx->shutdown != PGS_RUNNING && !h->told_stopping) {
+		h->told_stopping = true;
+		bool wait = h->ctx->shutdown == PGS_SHUTDOWN_WAIT_CLIENTS;
+		told_systemd(h->ctx, sdn_stopping(wait), "STOPPING=1");
+	}
 }
 
 static int parse_args(int argc, char **argv, opts_t *o)
@@ -405,6 +454,15 @@ int main(int argc, char **argv)
 	if (geteuid() == 0)
 		log_msg(&ctx.log, LOG_WARNING,
 			"running as root is not recommended");
+	/* Before daemonising: LISTEN_PID names the process systemd started. */
+	int sa_fds[PGS_MAX_LISTENERS];
+	int nsa = sdn_listen_fds(sa_fds, PGS_MAX_LISTENERS);
+	if (nsa < 0) {
+		log_msg(&ctx.log, LOG_FATAL,
+			"cannot use the sockets from systemd (LISTEN_FDS): %s",
+			strerror(-nsa));
+		return 1;
+	}
 	if (o.daemon && daemonize(&ctx) < 0)
 		return 1;
 
@@ -441,7 +499,8 @@ int main(int argc, char **argv)
 			(unsigned long long)rl.rlim_max,
 			ctx.cfg->max_client_conn);
 	}
-	if (open_listeners(&ctx) < 0) {
+	if ((nsa > 0 ? adopt_listeners(&ctx, sa_fds, nsa)
+		     : open_listeners(&ctx)) < 0) {
 		log_msg(&ctx.log, LOG_FATAL, "no listening sockets: exiting");
 		return 1;
 	}
@@ -453,8 +512,10 @@ int main(int argc, char **argv)
 	bool batched = conn_txq_init(&ctx, ctx.cfg->io_uring);
 	log_msg(&ctx.log, LOG_LOG, "batched sends (io_uring): %s",
 		batched ? "on" : "off");
-	ev_set_after_iter(ctx.loop, after_iter, &ctx);
+	iter_hook_t hook = {.ctx = &ctx};
+	ev_set_after_iter(ctx.loop, after_iter, &hook);
 	janitor_start(&ctx);
+	told_systemd(&ctx, sdn_ready(), "READY=1");
 	ev_run(ctx.loop);
 
 	log_msg(&ctx.log, LOG_LOG, "shutting down");
