@@ -650,7 +650,6 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 	 * PgBouncer's default, they say so (never silently ignored). */
 	static const char *const inert[] = {
 		"autodb_idle_timeout",
-		"cancel_wait_timeout",
 		"disable_pqexec",
 		"dns_max_ttl",
 		"dns_nxdomain_ttl",
@@ -664,7 +663,6 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 		"syslog_facility",
 		"syslog_ident",
 		"tcp_defer_accept",
-		"transaction_timeout",
 		"unix_socket_group",
 		"workers",
 	};

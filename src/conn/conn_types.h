@@ -211,6 +211,7 @@ struct client {
 	int64_t wait_us;    /* when it started waiting for a server */
 	int64_t query_us;   /* when the current query was sent */
 	int64_t xact_us;
+	int64_t idle_us; /* the last ReadyForQuery it was sent */
 	uint64_t id;
 
 	/* switchover: session state to replay on the new primary, or why

@@ -302,6 +302,20 @@ static void login_fail(server_t *s, const char *msg)
 	server_close(s, "server login failed: %s", copy);
 }
 
+/* The server could not be reached, or hung up before it answered: the
+ * clients waiting keep waiting (query_wait_timeout bounds them) while
+ * the pool retries after server_login_retry, as in PgBouncer, so that a
+ * PostgreSQL restart costs them latency, not errors. */
+static void connect_fail(server_t *s, const char *msg)
+{
+	pool_t *p = s->pool;
+	pool_db_host_failed(p->db);
+	server_log(s, LOG_WARNING, "server login failed: %s", msg);
+	if (!s->parked)
+		pool_login_unreachable(p, msg);
+	server_close(s, "connect failed");
+}
+
 static int server_cb_mode(const server_t *s)
 {
 	return s->pool ? s->pool->db->channel_binding : CFG_CHANBIND_PREFER;
@@ -742,6 +756,8 @@ static void account_rfq(server_t *s, char status)
 		p->stats.total.query_time_us += (uint64_t)(now - s->query_us);
 	if (s->expect_rfq > 0)
 		s->query_us = now;
+	if (c)
+		c->idle_us = now;
 	if (status == 'I') {
 		p->stats.total.xact_count++;
 		if (c && c->xact_us)
@@ -1082,7 +1098,7 @@ static void on_connected(server_t *s)
 			server_close(s, "cancel connect failed");
 			return;
 		}
-		login_fail(s, err);
+		connect_fail(s, err);
 		return;
 	}
 	s->connected = true;
@@ -1115,7 +1131,7 @@ static bool read_input(server_t *s)
 	if (s->state == SV_CANCEL)
 		server_close(s, "cancel request sent");
 	else if (s->state == SV_LOGIN)
-		login_fail(s, "server closed the connection during login");
+		connect_fail(s, "server closed the connection during login");
 	else
 		server_close(s, "server conn crashed?");
 	return false;

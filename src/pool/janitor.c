@@ -39,48 +39,81 @@ static bool over(int64_t now, int64_t since, long limit_ms)
 	return limit_ms > 0 && since > 0 && now - since > limit_ms * 1000;
 }
 
+/* A [users] override, or the global timeout. */
+static long user_ms(long user, long global)
+{
+	return user >= 0 ? user : global;
+}
+
+/* A linked client's timeouts, PgBouncer's order and words. */
+static void check_linked(pool_t *p, client_t *c, server_t *s, int64_t now)
+{
+	const cfg_t *cfg = p->ctx->cfg;
+	const pool_user_t *u = p->user;
+	if (s->tx_status != 'I' && c->xact_us &&
+	    over(now, c->xact_us,
+		 user_ms(u->transaction_timeout, cfg->transaction_timeout))) {
+		client_close(c, "08P01", "transaction timeout");
+		return;
+	}
+	if (s->expect_rfq > 0) {
+		if (over(now, s->query_us,
+			 user_ms(u->query_timeout, cfg->query_timeout))) {
+			server_cancel(p->ctx, s);
+			client_close(c, "08P01", "query timeout");
+		}
+		return;
+	}
+	/* Idle since the last reply (a long query is not idleness), or
+	 * since the client last sent something. */
+	int64_t idle = c->request_us > c->idle_us ? c->request_us : c->idle_us;
+	if (s->tx_status != 'I' &&
+	    over(now, idle,
+		 user_ms(u->idle_transaction_timeout,
+			 cfg->idle_transaction_timeout))) {
+		client_close(c, "08P01", "idle transaction timeout");
+		return;
+	}
+	if (s->tx_status == 'I' &&
+	    over(now, idle,
+		 user_ms(u->client_idle_timeout, cfg->client_idle_timeout)))
+		client_close(c, "08P01", "client_idle_timeout");
+}
+
 static void check_clients(pool_t *p, int64_t now)
 {
 	const cfg_t *cfg = p->ctx->cfg;
 	list_node_t *n, *tmp;
+	long qt = user_ms(p->user->query_timeout, cfg->query_timeout);
 
 	statlist_for_each_safe(n, tmp, &p->waiting_clients)
 	{
 		client_t *c = list_entry(n, client_t, node);
-		if (c->state == CL_WAITING_LOGIN ||
-		    c->state == CL_WAITING_AUTH) {
-			if (over(now, c->connect_us, cfg->client_login_timeout))
-				client_close(c, "08P01",
-					     "client_login_timeout (server "
-					     "down)");
-		} else if (over(now, c->wait_us, cfg->query_wait_timeout) &&
-			   !sw_holds_client(p->ctx, c)) {
+		/* PgBouncer's words: "query_timeout" for a query that never
+		 * got a server, "query timeout" for one that ran too long. */
+		int64_t since = c->wait_us ? c->wait_us : c->connect_us;
+		bool held = sw_holds_client(p->ctx, c);
+		if (!held && over(now, since, qt))
+			client_close(c, "08P01", "query_timeout");
+		else if (!held && over(now, since, cfg->query_wait_timeout))
 			client_close(c, "08P01", "query_wait_timeout");
-		}
+		else if ((c->state == CL_WAITING_LOGIN ||
+			  c->state == CL_WAITING_AUTH) &&
+			 over(now, c->connect_us, cfg->client_login_timeout))
+			client_close(c, "08P01",
+				     "client_login_timeout (server down)");
 	}
+	long idle_ms =
+		user_ms(p->user->client_idle_timeout, cfg->client_idle_timeout);
 	statlist_for_each_safe(n, tmp, &p->active_clients)
 	{
 		client_t *c = list_entry(n, client_t, node);
-		server_t *s = c->link;
-		if (!s) {
-			if (over(now, c->request_us, cfg->client_idle_timeout))
-				client_close(c, "08P01", "client_idle_timeout");
-			continue;
-		}
-		if (s->expect_rfq > 0) {
-			if (over(now, s->query_us, cfg->query_timeout)) {
-				server_cancel(p->ctx, s);
-				client_close(c, "08P01", "query_timeout");
-			}
-			continue;
-		}
-		if (s->tx_status != 'I' &&
-		    over(now, c->request_us, cfg->idle_transaction_timeout)) {
-			client_close(c, "08P01", "idle transaction timeout");
-			continue;
-		}
-		if (s->tx_status == 'I' &&
-		    over(now, c->request_us, cfg->client_idle_timeout))
+		if (c->link)
+			check_linked(p, c, c->link, now);
+		else if (over(now,
+			      c->request_us > c->idle_us ? c->request_us
+							 : c->idle_us,
+			      idle_ms))
 			client_close(c, "08P01", "client_idle_timeout");
 	}
 }
@@ -98,7 +131,7 @@ static void check_servers(pool_t *p, int64_t now)
 		int total = pool_server_total(p);
 		if (s->dirty || s->generation != p->db->generation)
 			server_close(s, "database configuration changed");
-		else if (over(now, s->connect_us, cfg->server_lifetime) &&
+		else if (over(now, s->connect_us, pool_server_lifetime(p)) &&
 			 total > keep)
 			server_close(s, "server lifetime over");
 		else if (over(now, s->request_us, cfg->server_idle_timeout) &&
@@ -118,11 +151,27 @@ static void check_servers(pool_t *p, int64_t now)
 		statlist_for_each_safe(n, tmp, logins[i])
 		{
 			server_t *s = list_entry(n, server_t, node);
-			if (s->state == SV_LOGIN &&
-			    over(now, s->connect_us,
-				 cfg->server_connect_timeout))
-				server_close(s, "connect timeout");
+			if (s->state != SV_LOGIN ||
+			    !over(now, s->connect_us,
+				  cfg->server_connect_timeout))
+				continue;
+			if (!s->parked)
+				pool_login_unreachable(p, "connect timeout");
+			server_close(s, "connect timeout");
 		}
+}
+
+/* A cancel request that cannot reach the server in time is given up, so
+ * a dead network does not pile up cancel connections. */
+static void check_cancels(pgs_ctx_t *ctx, int64_t now)
+{
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, &ctx->cancel_servers)
+	{
+		server_t *s = list_entry(n, server_t, node);
+		if (over(now, s->connect_us, ctx->cfg->cancel_wait_timeout))
+			server_close(s, "cancel_wait_timeout");
+	}
 }
 
 static void check_login_clients(pgs_ctx_t *ctx, int64_t now)
@@ -142,6 +191,7 @@ void janitor_run(pgs_ctx_t *ctx)
 	list_node_t *n;
 
 	check_login_clients(ctx, now);
+	check_cancels(ctx, now);
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
 		check_clients(p, now);
@@ -267,13 +317,7 @@ static void apply_databases(pgs_ctx_t *ctx)
 	}
 	for (n = ctx->users.next; n != &ctx->users; n = n->next) {
 		pool_user_t *u = list_entry(n, pool_user_t, node);
-		const cfg_user_t *cu = cfg_find_user(ctx->cfg, u->name);
-		u->pool_mode = cu ? cu->pool_mode : CFG_POOL_UNSET;
-		u->max_user_connections = cu ? cu->max_user_connections : -1;
-		u->max_user_client_connections =
-			cu ? cu->max_user_client_connections : -1;
-		u->pool_size = cu ? cu->pool_size : -1;
-		u->reserve_pool_size = cu ? cu->reserve_pool_size : -1;
+		pool_user_apply(u, cfg_find_user(ctx->cfg, u->name));
 	}
 }
 

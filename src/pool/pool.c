@@ -95,6 +95,7 @@ bool pool_db_apply(pool_db_t *db, const cfg_db_t *e)
 	db->max_db_connections = e->max_db_connections;
 	db->max_db_client_connections = e->max_db_client_connections;
 	db->pool_mode = e->pool_mode;
+	db->server_lifetime = e->server_lifetime;
 	db->removed = false;
 	if (changed)
 		db->generation++;
@@ -192,15 +193,29 @@ pool_user_t *pool_user_get(pgs_ctx_t *ctx, const char *name)
 	if (!u)
 		return NULL;
 	u->name = strdup(name);
-	const cfg_user_t *cu = cfg_find_user(ctx->cfg, name);
+	pool_user_apply(u, cfg_find_user(ctx->cfg, name));
+	list_append(&ctx->users, &u->node);
+	return u;
+}
+
+void pool_user_apply(pool_user_t *u, const cfg_user_t *cu)
+{
 	u->pool_mode = cu ? cu->pool_mode : CFG_POOL_UNSET;
 	u->max_user_connections = cu ? cu->max_user_connections : -1;
 	u->max_user_client_connections =
 		cu ? cu->max_user_client_connections : -1;
 	u->pool_size = cu ? cu->pool_size : -1;
 	u->reserve_pool_size = cu ? cu->reserve_pool_size : -1;
-	list_append(&ctx->users, &u->node);
-	return u;
+	u->query_timeout = cu ? cu->query_timeout : -1;
+	u->idle_transaction_timeout = cu ? cu->idle_transaction_timeout : -1;
+	u->transaction_timeout = cu ? cu->transaction_timeout : -1;
+	u->client_idle_timeout = cu ? cu->client_idle_timeout : -1;
+}
+
+int pool_server_lifetime(const pool_t *p)
+{
+	return p->db->server_lifetime >= 0 ? p->db->server_lifetime
+					   : p->ctx->cfg->server_lifetime;
 }
 
 pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user)
@@ -500,8 +515,8 @@ bool pool_release_server_idle(server_t *s)
 	}
 	/* 0: each server connection is used once, then closed (PgBouncer's
 	 * documented meaning). */
-	if (cfg->server_lifetime == 0 ||
-	    now - s->connect_us > cfg->server_lifetime * 1000) {
+	int lifetime = pool_server_lifetime(p);
+	if (lifetime == 0 || now - s->connect_us > (int64_t)lifetime * 1000) {
 		server_close(s, "server lifetime over");
 		return false;
 	}
@@ -653,6 +668,13 @@ void pool_login_refused(pool_t *p, const char *sqlstate, const char *msg)
 		client_close(list_entry(n, client_t, node), sqlstate, "%s",
 			     msg);
 	}
+}
+
+void pool_login_unreachable(pool_t *p, const char *msg)
+{
+	free(p->login_error);
+	p->login_error = strdup(msg);
+	p->last_login_fail_us = ev_now_us(p->ctx->loop);
 }
 
 void pool_login_failed(pool_t *p, const char *msg)

@@ -40,6 +40,10 @@ pool_t *pool_get_repl(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user,
 		      pool_repl_t repl);
 
 int pool_mode(const pool_t *p);
+/* server_lifetime of the pool's database, or the global one (ms). */
+int pool_server_lifetime(const pool_t *p);
+/* Take a [users] entry's settings (NULL: none, inherit everything). */
+void pool_user_apply(pool_user_t *u, const cfg_user_t *cu);
 int pool_size(const pool_t *p);
 int pool_server_total(const pool_t *p);
 
@@ -79,6 +83,9 @@ void pool_drop_parked(pgs_ctx_t *ctx, pool_db_t *db, const char *reason);
 /* The pool's first server login finished: welcome clients waiting. */
 void pool_set_welcome(pool_t *p, server_t *s);
 /* A server login failed: tell clients waiting for their welcome. */
+/* The server could not be reached: new logins are refused for
+ * server_login_retry, waiting clients keep waiting. */
+void pool_login_unreachable(pool_t *p, const char *msg);
 void pool_login_failed(pool_t *p, const char *msg);
 /* A connect or TLS handshake failed: launches wait server_login_retry;
  * queued clients keep waiting. */

@@ -47,7 +47,8 @@ struct pool_db {
 	int reserve_pool;
 	int max_db_connections;
 	int max_db_client_connections; /* -1: the global one */
-	int pool_mode; /* cfg_pool_mode_t, CFG_POOL_UNSET = global */
+	int pool_mode;	     /* cfg_pool_mode_t, CFG_POOL_UNSET = global */
+	int server_lifetime; /* ms; -1: the global */
 	uint32_t generation;
 	bool paused;
 	bool frozen; /* switchover freeze: queue new transactions */
@@ -69,6 +70,11 @@ struct pool_user {
 	int max_user_client_connections; /* -1: the global one */
 	int pool_size;			 /* [users] pool_size, -1: unset */
 	int reserve_pool_size;		 /* [users] reserve_pool_size */
+	/* [users] overrides of the global timeouts, ms; -1: the global */
+	long query_timeout;
+	long idle_transaction_timeout;
+	long transaction_timeout;
+	long client_idle_timeout;
 	int client_count; /* logged-in clients, console ones included */
 	int server_count;
 	/* SCRAM pass-through keys captured at a client's login, for a
