@@ -209,7 +209,8 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	}
 	if (c->pool && c->state != CL_LOGIN && c->state != CL_WAITING_AUTH) {
 		c->pool->db->client_count--;
-		c->pool->user->client_count--;
+		if (c->login_user)
+			c->login_user->client_count--;
 	}
 	ev_io_del(ctx->loop, c->io.fd);
 	if (c->io.tls)

@@ -202,6 +202,7 @@ static void login_done(client_t *c)
 		return;
 	}
 	c->pool = p;
+	c->login_user = u;
 	db->client_count++;
 	u->client_count++;
 	if (ctx->cfg->log_connections)

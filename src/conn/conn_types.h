@@ -170,6 +170,9 @@ struct client {
 	bool admin_rw; /* admin_users (vs stats_users) */
 	/* A console client's user, counted in its client_count. */
 	struct pool_user *admin_user;
+	/* The user it logged in as, counted in its client_count (its pool's
+	 * user is the forced one on a database with a forced user). */
+	struct pool_user *login_user;
 	bool wait_for_welcome;
 	bool close_after_flush;
 

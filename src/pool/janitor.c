@@ -282,10 +282,25 @@ void pool_load_hba(pgs_ctx_t *ctx)
 
 void pool_sync_dbs(pgs_ctx_t *ctx)
 {
-	/* PgBouncer lists every configured database, used or not. */
-	for (size_t i = 0; i < ctx->cfg->ndbs; i++)
-		if (strcmp(ctx->cfg->dbs[i].name, "*") != 0)
-			pool_db_lookup(ctx, ctx->cfg->dbs[i].name);
+	/* PgBouncer lists every configured database, used or not; one with
+	 * a forced user has its pool from the start, so min_pool_size
+	 * fills it before any client comes. */
+	for (size_t i = 0; i < ctx->cfg->ndbs; i++) {
+		if (strcmp(ctx->cfg->dbs[i].name, "*") == 0)
+			continue;
+		pool_db_t *db = pool_db_lookup(ctx, ctx->cfg->dbs[i].name);
+		if (!db || !db->forced_user || db->admin)
+			continue;
+		int keep = db->min_pool_size >= 0 ? db->min_pool_size
+						  : ctx->cfg->min_pool_size;
+		pool_user_t *u =
+			keep > 0 ? pool_user_get(ctx, db->forced_user) : NULL;
+		if (u)
+			pool_get(ctx, db, u);
+	}
+	/* And every [users] entry (SHOW USERS), as PgBouncer does. */
+	for (size_t i = 0; i < ctx->cfg->nusers; i++)
+		pool_user_get(ctx, ctx->cfg->users[i].name);
 }
 
 /* Re-apply the config to every known database after a swap. */

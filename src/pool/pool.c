@@ -226,6 +226,14 @@ pool_t *pool_get(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user)
 pool_t *pool_get_repl(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user,
 		      pool_repl_t repl)
 {
+	/* A database with a forced user has one pool, the forced user's,
+	 * whoever logs in (PgBouncer's): its servers, limits and [users]
+	 * settings are that user's. */
+	if (db->forced_user && strcmp(user->name, db->forced_user) != 0) {
+		user = pool_user_get(ctx, db->forced_user);
+		if (!user)
+			return NULL;
+	}
 	list_node_t *n;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
@@ -262,11 +270,11 @@ int pool_mode(const pool_t *p)
 	return p->ctx->cfg->pool_mode;
 }
 
-/* A [users] entry's pool_size wins, except on a database with a forced
- * user (PgBouncer: the pool is then the forced user's). */
+/* A [users] entry's pool_size wins (on a database with a forced user,
+ * the pool's user is the forced one). */
 int pool_size(const pool_t *p)
 {
-	if (p->user->pool_size >= 0 && !p->db->forced_user)
+	if (p->user->pool_size >= 0)
 		return p->user->pool_size;
 	return p->db->pool_size >= 0 ? p->db->pool_size
 				     : p->ctx->cfg->default_pool_size;
@@ -274,7 +282,7 @@ int pool_size(const pool_t *p)
 
 static int reserve_size(const pool_t *p)
 {
-	if (p->user->reserve_pool_size >= 0 && !p->db->forced_user)
+	if (p->user->reserve_pool_size >= 0)
 		return p->user->reserve_pool_size;
 	return p->db->reserve_pool >= 0 ? p->db->reserve_pool
 					: p->ctx->cfg->reserve_pool_size;
