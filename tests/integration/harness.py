@@ -25,7 +25,7 @@ import time
 import psycopg
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
-PGBOUNCER_BIN = "/usr/sbin/pgbouncer"
+PGBOUNCER_BIN = os.environ.get("PGBOUNCER_BIN", "/usr/sbin/pgbouncer")
 POOLER_KIND = os.environ.get("POOLER", "pgswitch").strip().lower() or "pgswitch"
 IS_PGBOUNCER = POOLER_KIND == "pgbouncer"
 HOST = "127.0.0.1"
