@@ -14,6 +14,7 @@
 #include "config/cfg.h"
 #include "conn/conn.h"
 #include "metrics/stats.h"
+#include "net/dns.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
 #include "tls/tls.h"
@@ -292,12 +293,33 @@ static void show_sockets(client_t *c, bool active)
 	admin_ok(c, "SHOW");
 }
 
-/* SHOW PEERS / PEER_POOLS / DNS_HOSTS / DNS_ZONES: PgBouncer's columns.
- * pgswitch has no [peers] and resolves names with the libc resolver, so
- * they have no rows yet. */
+/* SHOW PEERS / PEER_POOLS / DNS_ZONES: PgBouncer's columns, no rows
+ * (zones need c-ares' SOA lookups, as in a PgBouncer built without). */
 static void show_empty(client_t *c, const pgp_field_t *f, int n)
 {
 	admin_row_desc(c, f, n);
+	admin_ok(c, "SHOW");
+}
+
+static void dns_host_row(void *arg, const char *name, long ttl_s,
+			 const char *addrs)
+{
+	row_t r;
+	row_init(&r);
+	put_s(&r, name);
+	put_i(&r, ttl_s);
+	put_s(&r, addrs);
+	emit(arg, &r);
+}
+
+/* The names pgswitch resolved (net/dns.c), PgBouncer's columns. */
+static void show_dns_hosts(client_t *c)
+{
+	static const pgp_field_t f[] = {
+		{"hostname", T}, {"ttl", I8}, {"addrs", T}};
+	admin_row_desc(c, f, 3);
+	if (c->ctx->dns)
+		dns_each(c->ctx->dns, ev_now_us(c->ctx->loop), dns_host_row, c);
 	admin_ok(c, "SHOW");
 }
 
@@ -851,9 +873,7 @@ bool admin_show(client_t *c, const char *what)
 						{"sv_login", I4}};
 		show_empty(c, f, 5);
 	} else if (strcasecmp(what, "dns_hosts") == 0) {
-		static const pgp_field_t f[] = {
-			{"hostname", T}, {"ttl", I8}, {"addrs", T}};
-		show_empty(c, f, 3);
+		show_dns_hosts(c);
 	} else if (strcasecmp(what, "dns_zones") == 0) {
 		static const pgp_field_t f[] = {
 			{"zonename", T}, {"serial", I8}, {"count", I4}};

@@ -651,8 +651,6 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 	static const char *const inert[] = {
 		"autodb_idle_timeout",
 		"disable_pqexec",
-		"dns_max_ttl",
-		"dns_nxdomain_ttl",
 		"dns_zone_check_period",
 		"peer_id",
 		"resolv_conf",

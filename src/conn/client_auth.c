@@ -101,15 +101,28 @@ void client_welcome(client_t *c)
 	pool_t *p = c->pool;
 	buf_t *o = &c->io.obuf;
 
-	/* A client sees its own startup values, the server's for the rest. */
+	/* A client sees its own startup values, the server's for the rest:
+	 * runs of the pool's prebuilt messages are copied whole. */
 	pgp_wr_auth(o, 0, NULL, 0);
+	buf_reserve(o, p->welcome_off[p->nwelcome] + 64);
+	uint32_t run = 0;
 	for (int i = 0; i < p->nwelcome; i++) {
 		int v = p->welcome_var[i];
-		if (v >= 0 && !c->vars[v])
+		if (v < 0)
+			continue;
+		if (!c->vars[v]) {
 			c->vars[v] = strdup(p->welcome_values[i]);
-		const char *val = v >= 0 ? c->vars[v] : p->welcome_values[i];
-		pgp_wr_param_status(o, p->welcome_names[i], val);
+			continue;
+		}
+		if (strcmp(c->vars[v], p->welcome_values[i]) == 0)
+			continue;
+		buf_append(o, p->welcome_wire + run, p->welcome_off[i] - run);
+		pgp_wr_param_status(o, p->welcome_names[i], c->vars[v]);
+		run = p->welcome_off[i + 1];
 	}
+	if (p->welcome_off[p->nwelcome] > run)
+		buf_append(o, p->welcome_wire + run,
+			   p->welcome_off[p->nwelcome] - run);
 	send_welcome_tail(c);
 	pool_client_state(c, CL_ACTIVE);
 	client_flush(c);

@@ -54,6 +54,8 @@ server_t *server_launch_repl(pool_t *p, client_t *c);
 /* A connection to HOST:PORT for pool P that logs in and then stays parked
  * (not handed out) until pool_adopt_parked(): a switchover's pre-warm. */
 server_t *server_prewarm(pool_t *p, const char *host, int port);
+/* Its host name was looked up: connect (or fail as a connect failure). */
+void server_resolved(server_t *s);
 void server_close(server_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void server_link(server_t *s, client_t *c);

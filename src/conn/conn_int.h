@@ -69,6 +69,18 @@ bool client_prep_whole(client_t *c, server_t *s, uint8_t type,
 bool client_prep_note(client_t *c, server_t *s, uint8_t type);
 /* A server message of TYPE may complete a request. */
 bool server_prep_reply_type(uint8_t type);
+/* Must this reply go through server_prep_reply()? Under a simple Query
+ * only its ReadyForQuery completes it, and a CommandComplete matters
+ * only for DISCARD ALL while statements are prepared: the common case,
+ * every simple query's rows, stays off the slow path. */
+static inline bool server_prep_wants(const server_t *s, uint8_t type)
+{
+	if (!s->prepq.n || type == 'Z')
+		return false;
+	if (s->prepq.v[s->prepq.head].type == 'Q')
+		return type == 'C' && (s->prep || (s->link && s->link->prep));
+	return server_prep_reply_type(type);
+}
 /* Complete the request a reply completes; false: swallow the reply (an
  * answer to our own Parse or Close). BODY may be NULL for a message too
  * large to hold. */
@@ -78,6 +90,13 @@ bool server_prep_reply(server_t *s, uint8_t type, const uint8_t *body,
 void server_prep_fakes(server_t *s);
 /* DISCARD ALL / DEALLOCATE ALL ran on S. */
 void server_prep_discarded(server_t *s);
+
+/* conn_dns.c: a host name's address, from the cache or after a lookup
+ * off the loop (dns_status_t; then server_resolved() for its waiters). */
+#include "net/dns.h"
+dns_status_t conn_dns_lookup(pgs_ctx_t *ctx, const char *host, int port,
+			     struct sockaddr_storage *ss, socklen_t *sl,
+			     char *err, size_t errlen);
 
 /* server.c */
 void server_send_startup(server_t *s);

@@ -253,6 +253,7 @@ struct server {
 	bool in_copy;
 	bool ready_pending; /* released idle; serve the queue after flush */
 	bool parked;	    /* pre-warmed for a switchover, not usable yet */
+	bool resolving;	    /* its host name is being looked up: no socket */
 	/* Extended-protocol messages forwarded since the last Sync: the
 	 * server is mid-batch, not between transactions. */
 	bool unsynced;

@@ -21,12 +21,14 @@
 #include "config/cfg.h"
 #include "conn/conn_int.h"
 #include "conn/conn.h"
+#include "net/dns.h"
 #include "net/sock.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
 #include "tls/tls.h"
 
 static void server_on_io(ev_loop_t *loop, int fd, void *data, int mask);
+static void connect_fail(server_t *s, const char *msg);
 
 void server_log(server_t *s, int lvl, const char *fmt, ...)
 {
@@ -51,7 +53,7 @@ __attribute__((noinline)) static int tls_interest(server_t *s, int mask)
 
 void server_update_io(server_t *s)
 {
-	if (s->state == SV_JUSTFREE)
+	if (s->state == SV_JUSTFREE || s->io.fd < 0)
 		return;
 	int mask = 0;
 	if (s->io.want_read)
@@ -76,18 +78,40 @@ bool server_flush(server_t *s)
 	return true;
 }
 
+/* The socket toward HOST: connected (>= 0), -1 on failure (ERR), or -2
+ * while its name is being resolved (conn_dns.c calls server_resolved). */
+static int open_socket(pgs_ctx_t *ctx, const char *host, int port,
+		       conn_addr_t *addr, char *err, size_t errlen)
+{
+	memset(addr, 0, sizeof(*addr));
+	if (dns_is_literal(host))
+		return sock_connect(host, port, ctx->cfg->unix_socket_dir, addr,
+				    err, errlen);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	switch (conn_dns_lookup(ctx, host, port, &ss, &sl, err, errlen)) {
+	case DNS_FOUND:
+		return sock_connect_sa(&ss, sl, addr, err, errlen);
+	case DNS_PENDING:
+		return -2;
+	default:
+		return -1;
+	}
+}
+
 static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 			    int port, server_state_t st, bool parked)
 {
 	const cfg_t *cfg = ctx->cfg;
 	char err[256] = "";
 	conn_addr_t addr;
-	int fd = sock_connect(host, port, cfg->unix_socket_dir, &addr, err,
-			      sizeof(err));
-	if (fd < 0) {
+	int fd = open_socket(ctx, host, port, &addr, err, sizeof(err));
+	if (fd == -1) {
+		/* As a connect failure: clients keep waiting, the pool
+		 * retries after server_login_retry. */
 		if (p && !parked) {
 			pool_db_host_failed(p->db);
-			pool_login_failed(p, err);
+			pool_login_unreachable(p, err);
 		}
 		log_msg(&ctx->log, LOG_WARNING, "%s", err);
 		return NULL;
@@ -105,7 +129,8 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 			  .keepintvl = cfg->tcp_keepintvl,
 			  .user_timeout_ms = cfg->tcp_user_timeout,
 			  .sndbuf = cfg->tcp_socket_buffer};
-	sock_tune(fd, &so, !addr.unix_sock);
+	if (fd >= 0)
+		sock_tune(fd, &so, !addr.unix_sock);
 	s->ctx = ctx;
 	s->pool = p;
 	s->addr = addr;
@@ -117,10 +142,38 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	s->tx_status = 'I';
 	s->io.want_read = true;
 	s->parked = parked;
+	s->resolving = fd == -2;
+	if (s->resolving)
+		s->io.fd = -1;
 	list_init(&s->node);
 	pool_server_state(s, st);
 	server_update_io(s);
 	return s;
+}
+
+void server_resolved(server_t *s)
+{
+	char err[256] = "";
+	conn_addr_t addr;
+	int fd = open_socket(s->ctx, s->target_host, s->target_port, &addr, err,
+			     sizeof(err));
+	if (fd == -2)
+		return; /* expired again meanwhile: another lookup runs */
+	s->resolving = false;
+	if (fd < 0) {
+		connect_fail(s, err);
+		return;
+	}
+	s->io.fd = fd;
+	s->addr = addr;
+	sock_opts_t so = {.keepalive = s->ctx->cfg->tcp_keepalive,
+			  .keepcnt = s->ctx->cfg->tcp_keepcnt,
+			  .keepidle = s->ctx->cfg->tcp_keepidle,
+			  .keepintvl = s->ctx->cfg->tcp_keepintvl,
+			  .user_timeout_ms = s->ctx->cfg->tcp_user_timeout,
+			  .sndbuf = s->ctx->cfg->tcp_socket_buffer};
+	sock_tune(fd, &so, !addr.unix_sock);
+	server_update_io(s);
 }
 
 server_t *server_launch(pool_t *p)
@@ -157,8 +210,12 @@ server_t *server_prewarm(pool_t *p, const char *host, int port)
 
 void server_cancel(pgs_ctx_t *ctx, server_t *target)
 {
-	server_t *s = server_new(ctx, NULL, target->target_host,
-				 target->target_port, SV_CANCEL, false);
+	/* The address the target connected to: no lookup, and the same
+	 * host of a list or of a name with several addresses. */
+	const char *host = target->addr.unix_sock ? target->target_host
+						  : target->addr.host;
+	server_t *s = server_new(ctx, NULL, host, target->target_port,
+				 SV_CANCEL, false);
 	if (!s)
 		return;
 	s->cancel_pid = target->be_pid;
@@ -211,10 +268,12 @@ void server_close(server_t *s, const char *fmt, ...)
 		pgp_wr_terminate(&s->io.obuf);
 		conn_io_flush(&s->io);
 	}
-	ev_io_del(ctx->loop, s->io.fd);
-	if (s->io.tls)
-		tls_close_notify(s->io.tls);
-	close(s->io.fd);
+	if (s->io.fd >= 0) {
+		ev_io_del(ctx->loop, s->io.fd);
+		if (s->io.tls)
+			tls_close_notify(s->io.tls);
+		close(s->io.fd);
+	}
 	s->io.fd = -1;
 	free_login_params(s);
 	pool_server_state(s, SV_JUSTFREE);
@@ -856,7 +915,7 @@ static bool forward_step(server_t *s)
 	pgp_msg_t m;
 	if (pgp_frame(p, avail, 0x7fffffff, &m) != PGP_OK)
 		return false;
-	if (s->prepq.n && m.type != 'Z' && server_prep_reply_type(m.type))
+	if (server_prep_wants(s, m.type))
 		return prep_step(s, &m, p, avail);
 	switch (m.type) {
 	case 'Z':

@@ -131,12 +131,31 @@ int sock_accept(int lfd, conn_addr_t *peer)
 	return fd;
 }
 
+int sock_connect_sa(const struct sockaddr_storage *ss, socklen_t sl,
+		    conn_addr_t *addr, char *err, size_t errlen)
+{
+	if (ss->ss_family != AF_UNIX)
+		fill_addr((const struct sockaddr *)ss, addr);
+	int fd = socket(ss->ss_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)ss, sl) < 0 &&
+	    errno != EINPROGRESS) {
+		snprintf(err, errlen, "connect failed: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int sock_connect(const char *host, int port, const char *unix_dir,
 		 conn_addr_t *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd;
 
 	memset(&ss, 0, sizeof(ss));
 	memset(addr, 0, sizeof(*addr));
@@ -159,10 +178,10 @@ int sock_connect(const char *host, int port, const char *unix_dir,
 		char portstr[16];
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
+		/* IP literals only: names are resolved off the loop
+		 * (net/dns.c) and connected with sock_connect_sa(). */
+		hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
 		snprintf(portstr, sizeof(portstr), "%d", port);
-		/* Numeric hosts resolve without blocking; names use the
-		 * blocking resolver (documented limitation). */
 		int rc = getaddrinfo(host, portstr, &hints, &res);
 		if (rc != 0) {
 			snprintf(err, errlen, "could not resolve %s: %s", host,
@@ -172,21 +191,8 @@ int sock_connect(const char *host, int port, const char *unix_dir,
 		memcpy(&ss, res->ai_addr, res->ai_addrlen);
 		sl = res->ai_addrlen;
 		freeaddrinfo(res);
-		fill_addr((struct sockaddr *)&ss, addr);
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 &&
-	    errno != EINPROGRESS) {
-		snprintf(err, errlen, "connect failed: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return sock_connect_sa(&ss, sl, addr, err, errlen);
 }
 
 int sock_connect_result(int fd, char *err, size_t errlen)

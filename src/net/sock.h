@@ -29,6 +29,9 @@ int sock_listen_unix(const char *dir, int port, int backlog, int mode,
 int sock_accept(int lfd, conn_addr_t *peer);
 /* Start a non-blocking connect; returns fd, or -1 with ERR. HOST NULL,
  * "" or starting with '/' means a unix socket in that dir (or UNIX_DIR). */
+/* Start a non-blocking connect to an address already resolved. */
+int sock_connect_sa(const struct sockaddr_storage *ss, socklen_t sl,
+		    conn_addr_t *addr, char *err, size_t errlen);
 int sock_connect(const char *host, int port, const char *unix_dir,
 		 conn_addr_t *addr, char *err, size_t errlen);
 /* After a connect completes: 0, or -1 with ERR. */

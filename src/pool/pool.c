@@ -18,7 +18,9 @@
 #include "config/cfg.h"
 #include "conn/conn.h"
 #include "conn/prep.h"
+#include "net/dns.h"
 #include "pool/pool.h"
+#include "proto/pgp.h"
 
 /* SHOW CLIENTS' words, PgBouncer's: a login waiting for its
  * auth_query or its first server is "waiting" there too. */
@@ -646,6 +648,16 @@ void pool_set_welcome(pool_t *p, server_t *s)
 		p->welcome_var[i] = conn_var_index(p->ctx, s->pnames[i]);
 		p->nwelcome++;
 	}
+	buf_t wire;
+	buf_init(&wire, 64 * 1024);
+	for (int i = 0; i < p->nwelcome; i++) {
+		p->welcome_off[i] = (uint32_t)wire.len;
+		pgp_wr_param_status(&wire, p->welcome_names[i],
+				    p->welcome_values[i]);
+	}
+	p->welcome_off[p->nwelcome] = (uint32_t)wire.len;
+	free(p->welcome_wire);
+	p->welcome_wire = wire.data; /* NULL when there are none */
 	p->welcome_ready = true;
 	/* A replication server is its own client's alone (server.c). */
 	if (p->replication != POOL_REPL_NONE)
@@ -675,6 +687,27 @@ void pool_login_refused(pool_t *p, const char *sqlstate, const char *msg)
 	{
 		client_close(list_entry(n, client_t, node), sqlstate, "%s",
 			     msg);
+	}
+}
+
+static void resume_resolved(statlist_t *l, const char *name)
+{
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, l)
+	{
+		server_t *s = list_entry(n, server_t, node);
+		if (s->resolving && strcmp(s->target_host, name) == 0)
+			server_resolved(s);
+	}
+}
+
+void pool_servers_resolved(pgs_ctx_t *ctx, const char *name)
+{
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		resume_resolved(&p->login_servers, name);
+		resume_resolved(&p->parked_servers, name);
 	}
 }
 
@@ -1060,6 +1093,7 @@ void pool_free_all(pgs_ctx_t *ctx)
 			free(p->welcome_names[i]);
 			free(p->welcome_values[i]);
 		}
+		free(p->welcome_wire);
 		free(p->login_error);
 		pool_set_secret(p, NULL);
 		OPENSSL_cleanse(p->client_key, sizeof(p->client_key));
@@ -1090,4 +1124,9 @@ void pool_free_all(pgs_ctx_t *ctx)
 	free(ctx->keymap);
 	ctx->keymap = NULL;
 	prep_registry_free(&ctx->prep);
+	if (ctx->dns) {
+		ev_io_del(ctx->loop, dns_fd(ctx->dns));
+		dns_free(ctx->dns);
+		ctx->dns = NULL;
+	}
 }

@@ -83,6 +83,8 @@ void pool_drop_parked(pgs_ctx_t *ctx, pool_db_t *db, const char *reason);
 /* The pool's first server login finished: welcome clients waiting. */
 void pool_set_welcome(pool_t *p, server_t *s);
 /* A server login failed: tell clients waiting for their welcome. */
+/* A host name lookup finished: resume the servers waiting for it. */
+void pool_servers_resolved(pgs_ctx_t *ctx, const char *name);
 /* The server could not be reached: new logins are refused for
  * server_login_retry, waiting clients keep waiting. */
 void pool_login_unreachable(pool_t *p, const char *msg);

@@ -116,6 +116,10 @@ struct pool {
 	char *welcome_values[32];
 	int welcome_var[32]; /* tracked variable index, -1 if not tracked */
 	int nwelcome;
+	/* The ParameterStatus messages on the wire, built once: a login
+	 * copies them whole, except the values its client set itself. */
+	uint8_t *welcome_wire;
+	uint32_t welcome_off[33]; /* message i is [off[i], off[i + 1]) */
 
 	/* PgBouncer's dynamic credentials, per database and user: the
 	 * secret auth_query returned at the last login, and the SCRAM keys
@@ -178,6 +182,9 @@ struct pgs_ctx {
 	statlist_t cancel_servers; /* SV_CANCEL */
 	statlist_t justfree_clients;
 	statlist_t justfree_servers;
+
+	/* Host names looked up off the loop (net/dns.h), made at first use. */
+	struct dns *dns;
 
 	/* Prepared statements every client holds (conn/prep.h). */
 	prep_registry_t prep;
