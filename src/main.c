@@ -105,6 +105,10 @@ static int open_listeners(pgs_ctx_t *ctx)
 			char desc[128];
 			snprintf(desc, sizeof(desc), "%s:%d", a,
 				 cfg->listen_port);
+			/* PgBouncer's tcp_defer_accept: woken only once the
+			 * startup packet is there (45 s, its value). */
+			if (cfg->tcp_defer_accept)
+				sock_defer_accept(fds[i], 45);
 			add_listener(ctx, fds[i], desc);
 		}
 	}

@@ -15,6 +15,7 @@
 #include "conn/conn.h"
 #include "metrics/stats.h"
 #include "net/dns.h"
+#include "net/sock.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
 #include "tls/tls.h"
@@ -162,6 +163,8 @@ static void client_row(client_t *c, client_t *x, int64_t now,
 	put_s(&r, sock_state ? sock_state : st);
 	put_s(&r, x->addr.host);
 	put_i(&r, x->addr.port);
+	if (!x->local.port && !x->local.host[0] && x->io.fd >= 0)
+		sock_local(x->io.fd, &x->local);
 	put_s(&r, x->local.host);
 	put_i(&r, x->local.port);
 	put_time(&r, x->connect_us);

@@ -660,7 +660,6 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 		"syslog",
 		"syslog_facility",
 		"syslog_ident",
-		"tcp_defer_accept",
 		"unix_socket_group",
 		"workers",
 	};

@@ -148,13 +148,18 @@ void client_accept(pgs_ctx_t *ctx, int lfd)
 		sock_tune(fd, &so, !peer.unix_sock);
 		c->ctx = ctx;
 		c->addr = peer;
-		sock_local(fd, &c->local);
+		/* c->local is filled when SHOW CLIENTS asks: one system
+		 * call less per login. */
 		c->id = ++ctx->next_id;
 		c->connect_us = c->request_us = ev_now_us(ctx->loop);
 		list_init(&c->node);
 		ctx->client_count++;
 		pool_client_state(c, CL_LOGIN);
 		client_update_io(c);
+		/* With tcp_defer_accept the startup packet is already here:
+		 * read it now rather than after another epoll_wait. */
+		if (cfg->tcp_defer_accept && !peer.unix_sock)
+			client_read_more(c);
 	}
 }
 
@@ -212,7 +217,7 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		if (c->login_user)
 			c->login_user->client_count--;
 	}
-	ev_io_del(ctx->loop, c->io.fd);
+	ev_io_forget(ctx->loop, c->io.fd);
 	if (c->io.tls)
 		tls_close_notify(c->io.tls);
 	close(c->io.fd);

@@ -125,7 +125,8 @@ void client_welcome(client_t *c)
 			   p->welcome_off[p->nwelcome] - run);
 	send_welcome_tail(c);
 	pool_client_state(c, CL_ACTIVE);
-	client_flush(c);
+	/* Sent with this turn's batch. */
+	client_flush_soon(c);
 	if (c->state != CL_JUSTFREE) {
 		client_update_io(c);
 		/* A pipelining client may have sent its first query already. */

@@ -269,7 +269,7 @@ void server_close(server_t *s, const char *fmt, ...)
 		conn_io_flush(&s->io);
 	}
 	if (s->io.fd >= 0) {
-		ev_io_del(ctx->loop, s->io.fd);
+		ev_io_forget(ctx->loop, s->io.fd);
 		if (s->io.tls)
 			tls_close_notify(s->io.tls);
 		close(s->io.fd);

@@ -124,17 +124,28 @@ int ev_io_mask(ev_loop_t *l, int fd, int mask)
 	return 0;
 }
 
-void ev_io_del(ev_loop_t *l, int fd)
+static void forget(ev_loop_t *l, int fd, bool ctl)
 {
 	if (fd < 0 || fd >= l->nfds || !l->fds[fd].known)
 		return;
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (ctl)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 	ev_fd_t *f = &l->fds[fd];
 	f->known = false;
 	f->mask = 0;
 	f->cb = NULL;
 	f->data = NULL;
 	f->gen++;
+}
+
+void ev_io_del(ev_loop_t *l, int fd)
+{
+	forget(l, fd, true);
+}
+
+void ev_io_forget(ev_loop_t *l, int fd)
+{
+	forget(l, fd, false);
 }
 
 uint64_t ev_timer_add(ev_loop_t *l, long ms, ev_timer_cb cb, void *data)

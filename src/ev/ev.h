@@ -34,6 +34,9 @@ int ev_io_set(ev_loop_t *loop, int fd, int mask, ev_io_cb cb, void *data);
 int ev_io_mask(ev_loop_t *loop, int fd, int mask);
 /* Forget FD (call before close). */
 void ev_io_del(ev_loop_t *loop, int fd);
+/* As ev_io_del for an fd about to be closed: close() takes it out of the
+ * epoll set, so no epoll_ctl call is spent. */
+void ev_io_forget(ev_loop_t *loop, int fd);
 
 /* One-shot timer after MS milliseconds; returns an id > 0, 0 on failure. */
 uint64_t ev_timer_add(ev_loop_t *loop, long ms, ev_timer_cb cb, void *data);

@@ -92,6 +92,11 @@ int sock_listen_tcp(const char *addr, int port, int backlog, bool reuseport,
 	return n ? n : -1;
 }
 
+void sock_defer_accept(int fd, int secs)
+{
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
 int sock_listen_unix(const char *dir, int port, int backlog, int mode,
 		     char *err, size_t errlen)
 {

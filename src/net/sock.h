@@ -23,6 +23,8 @@ typedef struct sock_opts {
  * and returns how many, or -1 with ERR. */
 int sock_listen_tcp(const char *addr, int port, int backlog, bool reuseport,
 		    int *fds, int max, char *err, size_t errlen);
+/* TCP_DEFER_ACCEPT: accept() only once the client has sent data. */
+void sock_defer_accept(int fd, int secs);
 int sock_listen_unix(const char *dir, int port, int backlog, int mode,
 		     char *err, size_t errlen);
 /* Accept one connection (non-blocking, close-on-exec). -1 with errno. */
