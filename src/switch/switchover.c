@@ -131,8 +131,9 @@ typedef struct sw_job {
 	char fence_lsn[32];
 	bool fenced;
 	bool promoted;
-	bool journaled; /* a fence journal record exists for this job */
-	bool lift_only; /* SWITCHOVER db ABORT of a fence left behind */
+	bool journaled;	     /* a fence journal record exists for this job */
+	bool target_checked; /* lift_only: the target is still a standby */
+	bool lift_only;	     /* SWITCHOVER db ABORT of a fence left behind */
 	int prewarm_started;
 	int prewarm_ready;
 	char warm_lsn[32]; /* flushed before the freeze */
@@ -164,6 +165,7 @@ typedef struct sw_ctx {
 	bool journal_loaded;
 	sw_fence_rec_t left[SW_JOURNAL_MAX];
 	int nleft;
+	int64_t next_autolift_us;
 } sw_ctx_t;
 
 static void journal_reload(sw_ctx_t *x, const cfg_t *cfg);
@@ -362,6 +364,26 @@ static void journal_drop(pgs_ctx_t *ctx, const char *db)
 	if (sw_journal_del(ctx->cfg, db, err, sizeof(err)) < 0)
 		log_msg(&ctx->log, LOG_WARNING, "switchover %s: %s", db, err);
 	journal_reload(swx(ctx), ctx->cfg);
+}
+
+/* An aborted switchover whose fence could not be lifted (the old primary
+ * did not answer): say so in the record, after the resume, so SHOW
+ * SWITCHOVER tells the truth and pgswitch retries the lift itself. */
+static void journal_unlifted(sw_job_t *j)
+{
+	sw_fence_rec_t r = {0};
+	char err[512];
+	snprintf(r.db, sizeof(r.db), "%s", j->db);
+	snprintf(r.phase, sizeof(r.phase), "unlifted");
+	snprintf(r.old_host, sizeof(r.old_host), "%s", j->old_host);
+	r.old_port = j->old_port;
+	snprintf(r.new_host, sizeof(r.new_host), "%s", j->new_host);
+	r.new_port = j->new_port;
+	r.since = (long long)(ev_time_us() / 1000000);
+	if (sw_journal_put(j->ctx->cfg, &r, err, sizeof(err)) < 0)
+		log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s", j->db,
+			err);
+	journal_reload(swx(j->ctx), j->ctx->cfg);
 }
 
 /* ---- control-connection plumbing ---- */
@@ -574,6 +596,11 @@ static void prewarm(sw_job_t *j)
 	}
 	/* Whatever did not log in by now connects on demand later. */
 	j->prewarm_ready = have - login;
+	/* The fence is recorded before the freeze, so its fsync never
+	 * stretches the blackout. A pgswitch killed from here on finds the
+	 * record; lifting a fence that was not applied yet is harmless. */
+	if (!journal(j, "fence"))
+		return;
 	enter(j, SW_FREEZE);
 	set_frozen(j, true);
 	/* The freeze may use what is left of the timeout, but keep a
@@ -662,11 +689,9 @@ static void fence(sw_job_t *j)
 {
 	switch (j->step) {
 	case 0:
-		/* Recorded first: a pgswitch killed from here on finds it. */
-		if (!journal(j, "fence"))
-			return;
-		/* From the moment it is sent: the server may apply it even if
-		 * its reply never reaches us. */
+		/* Recorded before the freeze (prewarm). From the moment it is
+		 * sent: the server may apply it even if its reply never
+		 * reaches us. */
 		j->fenced = true;
 		ask(j, j->old,
 		    "ALTER SYSTEM SET default_transaction_read_only = on");
@@ -713,8 +738,9 @@ static void catchup(sw_job_t *j)
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s", val(0, 0));
 	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "t") == 0) {
 		enter(j, SW_PROMOTE);
-		if (j->journaled && !journal(j, "promote"))
-			return;
+		/* No journal write here (it would be inside the freeze): a
+		 * restarted pgswitch asks the target whether it was promoted
+		 * before it lifts a fence left behind (lift_check). */
 		ask(j, j->neu, "SELECT pg_promote(wait => false)");
 		j->promoted = true; /* point of no return */
 		return;
@@ -824,8 +850,39 @@ static void persist_done(sw_job_t *j)
 	finish(j);
 }
 
+/* SWITCHOVER db ABORT of a fence left behind: lift it only while the
+ * target is still a standby. Its pg_promote may have been sent by the
+ * pgswitch that stopped, and lifting the fence then would leave two
+ * writable primaries. False: the job ended (refused) or waits. */
+static bool lift_check(sw_job_t *j)
+{
+	if (j->target_checked)
+		return true;
+	if (j->step == 0) {
+		ask(j, j->neu, "SELECT pg_is_in_recovery()");
+		return false;
+	}
+	if (!val(0, 0) || strcmp(val(0, 0), "t") != 0) {
+		snprintf(j->detail, sizeof(j->detail),
+			 "the target %.80s:%d is not a standby (it was "
+			 "promoted): lifting the fence on %.80s:%d would leave "
+			 "two writable primaries; point %.63s at %.80s:%d and "
+			 "RELOAD",
+			 j->new_host, j->new_port, j->old_host, j->old_port,
+			 j->db, j->new_host, j->new_port);
+		snprintf(j->result, sizeof(j->result), "refused");
+		finish(j);
+		return false;
+	}
+	j->target_checked = true;
+	j->step = 0;
+	return true;
+}
+
 static void aborting(sw_job_t *j)
 {
+	if (j->lift_only && !lift_check(j))
+		return;
 	/* Lift the fence before traffic resumes on the old primary. */
 	switch (j->step) {
 	case 0:
@@ -907,9 +964,16 @@ static void fail(sw_job_t *j, const char *fmt, ...)
 		vsnprintf(j->detail + off, sizeof(j->detail) - off, fmt, ap);
 		va_end(ap);
 		off = strlen(j->detail);
-		snprintf(j->detail + off, sizeof(j->detail) - off,
-			 "; fence may still be on: run SWITCHOVER %s ABORT",
-			 j->db);
+		if (j->lift_only)
+			snprintf(j->detail + off, sizeof(j->detail) - off,
+				 "; the fence stays: run SWITCHOVER %s ABORT "
+				 "again once both servers answer",
+				 j->db);
+		else
+			snprintf(j->detail + off, sizeof(j->detail) - off,
+				 "; fence may still be on: run SWITCHOVER %s "
+				 "ABORT",
+				 j->db);
 		j->step = 2;
 		j->fenced = true;
 		set_frozen(j, false);
@@ -920,8 +984,9 @@ static void fail(sw_job_t *j, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(j->detail, sizeof(j->detail), fmt, ap);
 	va_end(ap);
-	log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s", j->db,
-		j->detail);
+	log_msg(&j->ctx->log,
+		j->lift_only && !j->console ? LOG_DEBUG : LOG_WARNING,
+		"switchover %s: %s", j->db, j->detail);
 	if (j->promoted) {
 		/* Past the point of no return: keep polling the target. */
 		later(j, 5);
@@ -1027,12 +1092,18 @@ static void journal_row(client_t *c, const sw_fence_rec_t *r)
 {
 	char detail[512], tgt[300];
 	bool sent = strcmp(r->phase, "promote") == 0;
+	bool unlifted = strcmp(r->phase, "unlifted") == 0;
 	snprintf(detail, sizeof(detail),
-		 sent ? "pg_promote was sent to the target (at %lld) but the "
-			"config does not name it; %s:%d stays read-only: "
-			"point %s at the target and RELOAD"
-		      : "pgswitch stopped during a switchover at %lld; %s:%d "
-			"may still be read-only: run SWITCHOVER %s ABORT",
+		 sent	    ? "pg_promote was sent to the target (at %lld) but "
+			      "the config does not name it; %s:%d stays "
+			      "read-only: point %s at the target and RELOAD"
+		 : unlifted ? "a switchover was aborted at %lld but %s:%d did "
+			      "not answer to have its fence lifted; pgswitch "
+			      "lifts it when it answers (or SWITCHOVER %s "
+			      "ABORT)"
+			    : "pgswitch stopped during a switchover at %lld; "
+			      "%s:%d may still be read-only: run SWITCHOVER %s "
+			      "ABORT",
 		 r->since, r->old_host, r->old_port, r->db);
 	snprintf(tgt, sizeof(tgt), "%s:%d", r->new_host, r->new_port);
 	const char *v[REPORT_COLS] = {r->db,  "fenced", "fence left behind",
@@ -1108,10 +1179,14 @@ static void finish(sw_job_t *j)
 	 * never applied, or on purpose (the old primary after a switch). */
 	if (j->journaled && (!j->fenced || strcmp(j->result, "switched") == 0))
 		journal_drop(j->ctx, j->db);
+	else if (j->journaled && j->fenced && !j->lift_only)
+		journal_unlifted(j);
 	swc_close(j->old);
 	swc_close(j->neu);
 	j->old = j->neu = NULL;
-	log_msg(&j->ctx->log, LOG_LOG,
+	/* pgswitch's own retries of a lift say only when one works. */
+	bool quiet = j->lift_only && !j->console && !ok;
+	log_msg(&j->ctx->log, quiet ? LOG_DEBUG : LOG_LOG,
 		"switchover %s %s in %.1f ms (freeze %.1f ms, %d clients "
 		"held, max added latency %.1f ms)%s%s",
 		j->db, j->result, (double)(j->phase_start - j->t0) / 1000.0,
@@ -1162,6 +1237,28 @@ void sw_free(pgs_ctx_t *ctx)
 	ctx->sw = NULL;
 }
 
+static void lift_left_fence(pgs_ctx_t *ctx, client_t *c,
+			    const sw_fence_rec_t *r);
+
+/* A fence our own aborted switchover could not lift is retried every few
+ * seconds, until the old primary answers (a fence never outlives its
+ * reason). Only "unlifted" records: after a stop, whether pg_promote was
+ * sent is the operator's call. */
+static void autolift(pgs_ctx_t *ctx, sw_ctx_t *x)
+{
+	int64_t now = ev_time_us();
+	if (x->job || now < x->next_autolift_us)
+		return;
+	x->next_autolift_us = now + 5000000;
+	for (int i = 0; i < x->nleft; i++) {
+		if (strcmp(x->left[i].phase, "unlifted") != 0)
+			continue;
+		sw_fence_rec_t copy = x->left[i];
+		lift_left_fence(ctx, NULL, &copy);
+		return; /* one job at a time */
+	}
+}
+
 /* A fence record whose database the operator has since pointed at its
  * target is settled (the old primary stays fenced on purpose). */
 static void journal_tick(pgs_ctx_t *ctx, sw_ctx_t *x)
@@ -1200,6 +1297,7 @@ void sw_tick(pgs_ctx_t *ctx)
 	if (!x)
 		return;
 	journal_tick(ctx, x);
+	autolift(ctx, x);
 	if (!x->job)
 		return;
 	sw_job_t *j = x->job;
@@ -1213,14 +1311,15 @@ void sw_tick(pgs_ctx_t *ctx)
 
 /* ---- console ---- */
 
-static sw_job_t *job_new(client_t *c, pool_db_t *db, const char *old_host,
-			 int old_port, const char *new_host, int new_port,
-			 const char *new_ci)
+/* C: the console that asked, or NULL for pgswitch's own retry. */
+static sw_job_t *job_new(pgs_ctx_t *ctx, client_t *c, pool_db_t *db,
+			 const char *old_host, int old_port,
+			 const char *new_host, int new_port, const char *new_ci)
 {
-	pgs_ctx_t *ctx = c->ctx;
 	sw_job_t *j = calloc(1, sizeof(*j));
 	if (!j) {
-		admin_err(c, "out of memory");
+		if (c)
+			admin_err(c, "out of memory");
 		return NULL;
 	}
 	j->ctx = ctx;
@@ -1236,31 +1335,37 @@ static sw_job_t *job_new(client_t *c, pool_db_t *db, const char *old_host,
 	j->t0 = j->phase_start = ev_time_us();
 	j->errors_at_start = db->client_errors;
 	j->console = c;
-	j->console_id = c->id;
-	c->admin_wait = ADMIN_WAIT_SWITCHOVER;
+	if (c) {
+		j->console_id = c->id;
+		c->admin_wait = ADMIN_WAIT_SWITCHOVER;
+	}
 	swx(ctx)->job = j;
 	return j;
 }
 
 /* SWITCHOVER db ABORT with no job running: lift a fence a stopped
  * pgswitch left behind, on one control connection to the old primary. */
-static void lift_left_fence(client_t *c, const sw_fence_rec_t *r)
+static void lift_left_fence(pgs_ctx_t *ctx, client_t *c,
+			    const sw_fence_rec_t *r)
 {
-	pool_db_t *db = pool_db_lookup(c->ctx, r->db);
+	pool_db_t *db = pool_db_lookup(ctx, r->db);
 	if (strcmp(r->phase, "promote") == 0) {
-		admin_err(c,
-			  "pg_promote may have been sent to %s:%d: lifting "
-			  "the fence on %s:%d could leave two writable "
-			  "primaries; point %s at %s:%d and RELOAD",
-			  r->new_host, r->new_port, r->old_host, r->old_port,
-			  r->db, r->new_host, r->new_port);
+		if (c)
+			admin_err(c,
+				  "pg_promote may have been sent to %s:%d: "
+				  "lifting the fence on %s:%d could leave two "
+				  "writable primaries; point %s at %s:%d and "
+				  "RELOAD",
+				  r->new_host, r->new_port, r->old_host,
+				  r->old_port, r->db, r->new_host, r->new_port);
 		return;
 	}
 	if (!db) {
-		admin_err(c, "no such database: %s", r->db);
+		if (c)
+			admin_err(c, "no such database: %s", r->db);
 		return;
 	}
-	sw_job_t *j = job_new(c, db, r->old_host, r->old_port, r->new_host,
+	sw_job_t *j = job_new(ctx, c, db, r->old_host, r->old_port, r->new_host,
 			      r->new_port, NULL);
 	if (!j)
 		return;
@@ -1269,12 +1374,19 @@ static void lift_left_fence(client_t *c, const sw_fence_rec_t *r)
 	j->fenced = true;
 	j->state = SW_ABORTING;
 	j->deadline = j->t0 + 10000000;
-	j->ready = 1; /* one control connection */
-	log_msg(&c->ctx->log, LOG_LOG,
-		"SWITCHOVER %s ABORT: lifting the fence left on %s:%d", r->db,
-		r->old_host, r->old_port);
-	j->old = swc_open(c->ctx->loop, j->conn_old, on_connected, j);
-	if (!j->old)
+	/* An aborted switchover never sent pg_promote: no need to ask the
+	 * target (which may be the one that is down). Otherwise both
+	 * control connections: the target is asked before the lift. */
+	j->target_checked = strcmp(r->phase, "unlifted") == 0;
+	j->ready = j->target_checked ? 1 : 0;
+	log_msg(&ctx->log, c ? LOG_LOG : LOG_DEBUG,
+		"%s %s: lifting the fence left on %s:%d",
+		c ? "SWITCHOVER ABORT of" : "switchover", r->db, r->old_host,
+		r->old_port);
+	j->old = swc_open(ctx->loop, j->conn_old, on_connected, j);
+	if (j->old && !j->target_checked)
+		j->neu = swc_open(ctx->loop, j->conn_new, on_connected, j);
+	if (!j->old || (!j->target_checked && !j->neu))
 		fail(j, "cannot start a control connection");
 }
 
@@ -1286,7 +1398,7 @@ static void cmd_abort(client_t *c, const char *db)
 		const sw_fence_rec_t *r = journal_find(x, db);
 		if (!j && r) {
 			sw_fence_rec_t copy = *r;
-			lift_left_fence(c, &copy);
+			lift_left_fence(c->ctx, c, &copy);
 			return;
 		}
 		admin_err(c, "no switchover of %s is running", db);
@@ -1347,7 +1459,7 @@ void sw_admin_command(client_t *c, const char *sql)
 	char new_host[256];
 	int new_port;
 	sw_conninfo_target(ci, new_host, sizeof(new_host), &new_port);
-	sw_job_t *j = job_new(c, db, db->host ? db->host : "", db->port,
+	sw_job_t *j = job_new(c->ctx, c, db, db->host ? db->host : "", db->port,
 			      new_host, new_port, ci);
 	if (!j)
 		return;

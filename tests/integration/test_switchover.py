@@ -718,9 +718,10 @@ def test_kill9_mid_freeze_restart_not_paused(pair, pooler_factory):
     holder.close()
 
     # killed while waiting for the transaction: the fence was not applied
-    # yet, so none is recorded and none is left
+    # yet. It was recorded before the freeze (so that fsync is not in the
+    # blackout): a record of a fence that may be on.
     assert fence_state(prim) == ("off", 0)
-    assert not os.path.exists(p.ini + ".fence")
+    assert os.path.exists(p.ini + ".fence")
     assert in_recovery(stby), "the standby was promoted (state before the kill: %r)" % (state,)
 
     p.stop()  # reap the killed process
@@ -735,6 +736,12 @@ def test_kill9_mid_freeze_restart_not_paused(pair, pooler_factory):
     assert took < 2.0, "first query after the restart took %.2f s (paused?)" % took
     pools = [r for r in p.show("POOLS") if r["database"] == "postgres"]
     assert pools, p.show("POOLS")
+    # ABORT settles the record: the target is still a standby, so the lift
+    # (of a fence that was never applied) is safe and harmless.
+    with p.admin() as adm:
+        cols, rows, tag = admin_exec(adm, "SWITCHOVER postgres ABORT")
+    assert rows and rows[0]["result"] == "fence lifted", rows
+    assert not os.path.exists(p.ini + ".fence")
     # the SWITCHOVER command was cut off by the kill: it cannot have answered
     assert bg.error is not None, "SWITCHOVER cannot have finished: it answered after %.3f s with tag %r rows %r" % (
         bg.elapsed, bg.tag, bg.rows)
@@ -985,3 +992,57 @@ def test_session_mode_session_state_moves(pair, pooler_factory):
     msg = str(ei.value).lower()
     assert "switchover" in msg or "temp" in msg, msg
     b.close()
+
+
+def _write_journal(p, phase, old, new):
+    with open(p.ini + ".fence", "w") as f:
+        f.write("# written by the test\n")
+        f.write("postgres\t%s\t%s\t%d\t%s\t%d\t%d\n" % (phase, HOST, old.port, HOST, new.port,
+                                                        int(time.time())))
+    os.chmod(p.ini + ".fence", 0o666)
+
+
+def _fence_by_hand(server):
+    with server.connect() as c:
+        c.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        c.execute("SELECT pg_reload_conf()")
+    wait_until(lambda: fence_state(server) == ("on", 1), timeout=5, what="fence applied")
+
+
+@pytest.mark.timeout(60)
+def test_abort_refuses_when_target_was_promoted(pair, pooler_factory):
+    """A fence record from a stopped pgswitch: before lifting, ABORT asks the
+    target; a target that is no longer a standby (pg_promote may have been
+    sent before the stop) keeps the fence and says why."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim)
+    p.stop()
+    _fence_by_hand(prim)
+    stby.execute("SELECT pg_promote(wait => true)")
+    _write_journal(p, "fence", prim, stby)
+    p.start()
+    with p.admin() as adm:
+        with pytest.raises(psycopg.Error, match="is not a standby"):
+            admin_exec(adm, "SWITCHOVER postgres ABORT")
+    assert fence_state(prim) == ("on", 1)
+    assert os.path.exists(p.ini + ".fence")
+
+
+@pytest.mark.timeout(60)
+def test_unlifted_fence_is_lifted_when_the_old_primary_answers(pair, pooler_factory):
+    """An aborted switchover whose lift failed (the old primary was down)
+    leaves an "unlifted" record: SHOW SWITCHOVER says so, and pgswitch lifts
+    the fence by itself once the old primary answers (within ~5 s)."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim)
+    p.stop()
+    _fence_by_hand(prim)
+    _write_journal(p, "unlifted", prim, stby)
+    p.start()
+    rows = [r for r in show_switchover(p)[1] if r["state"] == "fenced"]
+    if rows:  # unless the first retry was already quicker
+        assert "did not answer to have its fence lifted" in rows[0]["detail"], rows
+    wait_until(lambda: fence_state(prim) == ("off", 0), timeout=15, what="fence lifted by pgswitch")
+    wait_until(lambda: not os.path.exists(p.ini + ".fence"), timeout=5, what="record removed")
+    assert_not_fenced(prim)
+    assert in_recovery(stby)
