@@ -86,6 +86,8 @@ static inline bool server_prep_wants(const server_t *s, uint8_t type)
  * large to hold. */
 bool server_prep_reply(server_t *s, uint8_t type, const uint8_t *body,
 		       uint32_t len);
+/* CopyInResponse: drop the Sync the copy swallows. */
+void server_prep_copy_in(server_t *s);
 /* Write the answers owed to the client that are now due. */
 void server_prep_fakes(server_t *s);
 /* DISCARD ALL / DEALLOCATE ALL ran on S. */

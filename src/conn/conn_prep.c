@@ -96,15 +96,20 @@ static void write_fake(client_t *c, uint8_t type)
 	buf_append(&c->io.obuf, msg, sizeof(msg));
 }
 
-static bool push_fake(client_t *c, server_t *s, uint8_t type, char *cname)
+/* ST and CNAME (references taken over): a Close's statement and name,
+ * given back if PostgreSQL would have skipped the Close. */
+static bool push_fake(client_t *c, server_t *s, uint8_t type, char *cname,
+		      prep_stmt_t *st)
 {
-	if (s->prepq.n == 0) {
-		/* Nothing owed before it: answer now. */
+	/* Nothing owed before it, and no reply half-way to the client:
+	 * answer now. */
+	if (s->prepq.n == 0 && s->fwd_left == 0) {
 		write_fake(c, type);
 		free(cname);
+		prep_unref(reg(c), st);
 		return true;
 	}
-	return push(c, s, type, PREP_FAKE, NULL, cname);
+	return push(c, s, type, PREP_FAKE, st, cname);
 }
 
 static bool oom(client_t *c)
@@ -207,7 +212,7 @@ static bool on_parse(client_t *c, server_t *s, const uint8_t *body,
 	if (!cname)
 		ok = oom(c);
 	else if (prep_server_has(s->prep, st))
-		ok = push_fake(c, s, 'P', cname);
+		ok = push_fake(c, s, 'P', cname, NULL);
 	else
 		ok = prepare_on(c, s, st, PREP_FORWARD, cname);
 	prep_unref(reg(c), st);
@@ -274,10 +279,18 @@ static bool on_close(client_t *c, server_t *s, const uint8_t *body,
 		return false;
 	}
 	/* The server keeps its copy for whoever prepares the same text:
-	 * closing an unknown name is no error, as in PostgreSQL. */
-	prep_client_del(reg(c), c->prep, (const char *)body + 1, (uint32_t)nl,
-			NULL);
-	return push_fake(c, s, 'C', NULL);
+	 * closing an unknown name is no error, as in PostgreSQL. The name
+	 * and statement ride on the answer, to come back if an earlier
+	 * error means PostgreSQL would have skipped this Close. */
+	const char *name = (const char *)body + 1;
+	prep_stmt_t *st = prep_client_get(c->prep, name, (uint32_t)nl);
+	char *cname = NULL;
+	if (st) {
+		prep_ref(st);
+		cname = strdup(name);
+		prep_client_del(reg(c), c->prep, name, (uint32_t)nl, NULL);
+	}
+	return push_fake(c, s, 'C', cname, st);
 }
 
 static bool prep_message(client_t *c, server_t *s, uint8_t type,
@@ -389,6 +402,14 @@ static void finish(server_t *s, prep_req_t *e, bool undo)
 	if (undo && e->type == 'C' && e->action == PREP_SKIP && e->stmt &&
 	    s->prep)
 		prep_server_add(s->prep, e->stmt); /* it is still there */
+	if (undo && e->type == 'C' && e->action == PREP_FAKE && e->cname &&
+	    e->stmt && c && c->prep) {
+		uint32_t nl = (uint32_t)strlen(e->cname);
+		if (!prep_client_get(c->prep, e->cname, nl)) {
+			prep_ref(e->stmt);
+			prep_client_add(r, c->prep, e->cname, nl, e->stmt);
+		}
+	}
 	prep_unref(r, e->stmt);
 	free(e->cname);
 }
@@ -399,14 +420,34 @@ static void on_error(server_t *s)
 	prep_req_t *h = prep_q_head(q);
 	if (!h || h->type == 'Q' || h->type == 'F' || h->type == 'S')
 		return; /* its ReadyForQuery completes it */
-	/* Everything up to the next Sync is discarded by the server. */
-	while ((h = prep_q_head(q)) && h->type != 'S') {
-		prep_req_t e = *h;
-		prep_q_pop(q);
+	/* Everything up to the next Sync is discarded by the server,
+	 * undone newest first: an eviction's Close must not bring back a
+	 * statement whose own Parse failed before it. */
+	uint32_t k = 0;
+	while (k < q->n && prep_q_at(q, k)->type != 'S')
+		k++;
+	for (uint32_t i = k; i-- > 0;) {
+		prep_req_t e = *prep_q_at(q, i);
 		finish(s, &e, true);
 	}
-	if (!h)
+	for (uint32_t i = 0; i < k; i++)
+		prep_q_pop(q);
+	if (!prep_q_head(q))
 		s->prep_skip = true; /* the Sync has not come yet */
+}
+
+void server_prep_copy_in(server_t *s)
+{
+	/* PostgreSQL ignores a Sync that arrives during COPY FROM STDIN:
+	 * the one a driver sent right after the Execute gets no reply. */
+	prep_queue_t *q = &s->prepq;
+	prep_req_t *h = prep_q_head(q);
+	if (!h || h->type != 'E' || q->n < 2 || prep_q_at(q, 1)->type != 'S')
+		return;
+	*prep_q_at(q, 1) = *h;
+	prep_q_pop(q);
+	if (s->expect_rfq > 0)
+		s->expect_rfq--;
 }
 
 bool server_prep_reply(server_t *s, uint8_t type, const uint8_t *body,

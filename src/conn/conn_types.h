@@ -275,6 +275,7 @@ struct server {
 	prep_server_t *prep;
 	prep_queue_t prepq;
 	bool prep_skip;
+	bool prep_fakes_due; /* after the reply streaming now */
 	scram_client_t *scram;
 	bool cb_bound; /* the SCRAM login was channel-bound */
 	server_tls_step_t tls_step;

@@ -875,6 +875,7 @@ static bool prep_step(server_t *s, const pgp_msg_t *m, const uint8_t *p,
 			s->fwd_left = m->total;
 		else
 			s->drop_left = m->total;
+		s->prep_fakes_due = true; /* written once it has passed */
 		return true;
 	}
 	io->rpos += m->total;
@@ -910,6 +911,10 @@ static bool forward_step(server_t *s)
 		io->rpos += n;
 		s->fwd_left -= n;
 		s->pool->stats.total.bytes_sent += n;
+		if (s->fwd_left == 0 && s->prep_fakes_due) {
+			s->prep_fakes_due = false;
+			server_prep_fakes(s);
+		}
 		return n > 0;
 	}
 	pgp_msg_t m;
@@ -930,8 +935,10 @@ static bool forward_step(server_t *s)
 		}
 		if (m.type == 'S')
 			note_param(s, p + PGP_HDR_LEN, m.len, true);
-		else if (s->prepq.n)
+		else if (s->prepq.n) {
+			server_prep_fakes(s);
 			server_prep_reply(s, 'Z', NULL, 0);
+		}
 		buf_append(&c->io.obuf, p, m.total);
 		io->rpos += m.total;
 		s->pool->stats.total.bytes_sent += m.total;
@@ -945,6 +952,10 @@ static bool forward_step(server_t *s)
 		}
 		return true;
 	case 'G':
+		if (s->prepq.n)
+			server_prep_copy_in(s);
+		s->in_copy = true;
+		break;
 	case 'H':
 	case 'W':
 		s->in_copy = true;
@@ -970,6 +981,10 @@ static bool own_step(server_t *s)
 		uint32_t n = avail < s->drop_left ? avail : s->drop_left;
 		io->rpos += n;
 		s->drop_left -= n;
+		if (s->drop_left == 0 && s->prep_fakes_due) {
+			s->prep_fakes_due = false;
+			server_prep_fakes(s);
+		}
 		return n > 0;
 	}
 	pgp_msg_t m;
