@@ -146,6 +146,8 @@ void client_accept(pgs_ctx_t *ctx, int lfd)
 				  .user_timeout_ms = cfg->tcp_user_timeout,
 				  .sndbuf = cfg->tcp_socket_buffer};
 		sock_tune(fd, &so, !peer.unix_sock);
+		if (!peer.unix_sock && cfg->tcp_socket_buffer > 0)
+			c->io.send_max = (uint32_t)cfg->tcp_socket_buffer;
 		c->ctx = ctx;
 		c->addr = peer;
 		sock_local(fd, &c->local);

@@ -82,7 +82,13 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	const cfg_t *cfg = ctx->cfg;
 	char err[256] = "";
 	conn_addr_t addr;
-	int fd = sock_connect(host, port, cfg->unix_socket_dir, &addr, err,
+	sock_opts_t so = {.keepalive = cfg->tcp_keepalive,
+			  .keepcnt = cfg->tcp_keepcnt,
+			  .keepidle = cfg->tcp_keepidle,
+			  .keepintvl = cfg->tcp_keepintvl,
+			  .user_timeout_ms = cfg->tcp_user_timeout,
+			  .sndbuf = cfg->tcp_socket_buffer};
+	int fd = sock_connect(host, port, cfg->unix_socket_dir, &so, &addr, err,
 			      sizeof(err));
 	if (fd < 0) {
 		if (p && !parked) {
@@ -99,13 +105,8 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 		close(fd);
 		return NULL;
 	}
-	sock_opts_t so = {.keepalive = cfg->tcp_keepalive,
-			  .keepcnt = cfg->tcp_keepcnt,
-			  .keepidle = cfg->tcp_keepidle,
-			  .keepintvl = cfg->tcp_keepintvl,
-			  .user_timeout_ms = cfg->tcp_user_timeout,
-			  .sndbuf = cfg->tcp_socket_buffer};
-	sock_tune(fd, &so, !addr.unix_sock);
+	if (!addr.unix_sock && cfg->tcp_socket_buffer > 0)
+		s->io.send_max = (uint32_t)cfg->tcp_socket_buffer;
 	s->ctx = ctx;
 	s->pool = p;
 	s->addr = addr;

@@ -132,7 +132,8 @@ int sock_accept(int lfd, conn_addr_t *peer)
 }
 
 int sock_connect(const char *host, int port, const char *unix_dir,
-		 conn_addr_t *addr, char *err, size_t errlen)
+		 const sock_opts_t *opts, conn_addr_t *addr, char *err,
+		 size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -180,6 +181,13 @@ int sock_connect(const char *host, int port, const char *unix_dir,
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
+	/* Before the SYN: the window scale is fixed by the receive buffer
+	 * at connect time. A buffer shrunk afterwards (tcp_socket_buffer)
+	 * can never open the window to half the largest one advertised,
+	 * and the peer then sends only on its persist timer: a streaming
+	 * reply (COPY, WAL) stalls for seconds at a time. */
+	if (opts)
+		sock_tune(fd, opts, !addr->unix_sock);
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 &&
 	    errno != EINPROGRESS) {
 		snprintf(err, errlen, "connect failed: %s", strerror(errno));
