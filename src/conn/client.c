@@ -196,11 +196,10 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		if (s->state == SV_ACTIVE)
 			pool_release_server(s);
 	}
-	if (c->repl_server) {
-		server_t *rs = c->repl_server;
+	server_t *rs = c->repl_server;
+	if (rs) {
 		rs->repl_client = NULL;
 		c->repl_server = NULL;
-		server_close(rs, "replication client gone during login");
 	}
 	if (c->admin)
 		admin_client_gone(c);
@@ -221,6 +220,10 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	c->io.fd = -1;
 	ctx->client_count--;
 	pool_client_state(c, CL_JUSTFREE);
+	/* Out of the queue first: the place its server frees must not be
+	 * taken for this client again. */
+	if (rs)
+		server_close(rs, "replication client gone during login");
 }
 
 void client_error(client_t *c, const char *sqlstate, const char *msg)

@@ -201,6 +201,10 @@ struct client {
 	/* replication=database|true: a server of its own, logging in */
 	int replication; /* pool_repl_t */
 	server_t *repl_server;
+	/* Its options startup parameter, for its server as given: the
+	 * server checks a replication session's settings itself (PgBouncer
+	 * passes them through). */
+	char *repl_options;
 
 	/* forwarding */
 	uint32_t fwd_left; /* bytes of the current message still to pass */

@@ -219,11 +219,11 @@ void server_close(server_t *s, const char *fmt, ...)
 	s->io.fd = -1;
 	free_login_params(s);
 	pool_server_state(s, SV_JUSTFREE);
-	/* Clients may be waiting for a replacement; a frozen pool launches
+	/* Clients may be waiting for a replacement, in this pool or (the
+	 * size is shared) its replication pools; a frozen pool launches
 	 * when it thaws (its pre-warmed servers may cover them). */
-	if (s->pool && old != SV_CANCEL && !s->parked && !s->pool->db->frozen &&
-	    s->pool->waiting_clients.count > 0)
-		pool_launch(s->pool);
+	if (s->pool && old != SV_CANCEL && !s->parked)
+		pool_group_freed(s->pool);
 }
 
 /* ---- login ---- */
@@ -251,8 +251,8 @@ static const char *server_password(const server_t *s)
 
 void server_send_startup(server_t *s)
 {
-	const char *names[3 + VAR_MAX] = {"user", "database"};
-	const char *values[3 + VAR_MAX] = {server_user(s), s->pool->db->dbname};
+	const char *names[4 + VAR_MAX] = {"user", "database"};
+	const char *values[4 + VAR_MAX] = {server_user(s), s->pool->db->dbname};
 	int n = 2;
 	client_t *c = s->repl_client;
 	if (c) {
@@ -268,11 +268,31 @@ void server_send_startup(server_t *s)
 			names[n] = conn_var_name(s->ctx, v);
 			values[n++] = c->vars[v];
 		}
+		if (c->repl_options) {
+			names[n] = "options";
+			values[n++] = c->repl_options;
+		}
 	}
 	pgp_wr_startup(&s->io.obuf, names, values, n);
 	if (s->ctx->cfg->log_connections)
 		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
 			   s->local.host, s->local.port);
+}
+
+/* A replication server's login failed: only its own client is told
+ * (PgBouncer's words), the pool and its other logins are not touched. */
+static void repl_login_fail(server_t *s, const char *msg)
+{
+	client_t *c = s->repl_client;
+	server_log(s, LOG_WARNING, "server login failed: %s", msg);
+	/* The client first: the place the server frees must not be taken
+	 * for it again. */
+	if (c) {
+		c->repl_server = NULL;
+		s->repl_client = NULL;
+		client_close(c, "08P01", "login failed");
+	}
+	server_close(s, "login failed");
 }
 
 /* The server refused our login for its credentials (SQLSTATE class 28):
@@ -282,6 +302,10 @@ static void login_refused(server_t *s, const char *sqlstate, const char *msg)
 {
 	pool_t *p = s->pool;
 	char copy[512];
+	if (p->replication != POOL_REPL_NONE) {
+		repl_login_fail(s, msg);
+		return;
+	}
 	snprintf(copy, sizeof(copy), "%s", msg);
 	server_log(s, LOG_WARNING, "server login failed: %s", copy);
 	if (!s->parked)
@@ -292,6 +316,10 @@ static void login_refused(server_t *s, const char *sqlstate, const char *msg)
 static void login_fail(server_t *s, const char *msg)
 {
 	pool_t *p = s->pool;
+	if (p->replication != POOL_REPL_NONE) {
+		repl_login_fail(s, msg);
+		return;
+	}
 	pool_db_host_failed(p->db);
 	char copy[512];
 	snprintf(copy, sizeof(copy), "%s", msg);
