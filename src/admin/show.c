@@ -412,6 +412,29 @@ static void show_clients(client_t *c, bool servers)
 	admin_ok(c, "SHOW");
 }
 
+/* A pool's row counts its replication connections too: PgBouncer keeps
+ * them in the same pool. */
+typedef struct pool_counts {
+	int cl_active, cl_waiting, sv_active, sv_idle, sv_used, sv_tested;
+	int sv_login;
+	int64_t first_wait_us; /* 0: nobody waits */
+} pool_counts_t;
+
+static void add_counts(pool_counts_t *k, const pool_t *p)
+{
+	k->cl_active += p->active_clients.count;
+	k->cl_waiting += p->waiting_clients.count;
+	k->sv_active += p->active_servers.count;
+	k->sv_idle += p->idle_servers.count;
+	k->sv_used += p->used_servers.count;
+	k->sv_tested += p->tested_servers.count;
+	k->sv_login += p->login_servers.count;
+	list_node_t *first = statlist_first(&p->waiting_clients);
+	int64_t w = first ? list_entry(first, client_t, node)->wait_us : 0;
+	if (w && (!k->first_wait_us || w < k->first_wait_us))
+		k->first_wait_us = w;
+}
+
 static void show_pools(client_t *c)
 {
 	static const pgp_field_t f[] = {
@@ -439,25 +462,29 @@ static void show_pools(client_t *c)
 	list_node_t *n;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
+		if (p->plain)
+			continue;
+		pool_counts_t k = {0};
+		add_counts(&k, p);
+		for (int i = 0; i < 2; i++)
+			if (p->repl[i])
+				add_counts(&k, p->repl[i]);
 		row_t r;
 		row_init(&r);
 		put_s(&r, p->db->name);
 		put_s(&r, p->user->name);
-		put_i(&r, p->active_clients.count);
-		put_i(&r, p->waiting_clients.count);
+		put_i(&r, k.cl_active);
+		put_i(&r, k.cl_waiting);
 		put_i(&r, 0);
 		put_i(&r, 0);
-		put_i(&r, p->active_servers.count);
+		put_i(&r, k.sv_active);
 		put_i(&r, 0);
 		put_i(&r, 0);
-		put_i(&r, p->idle_servers.count);
-		put_i(&r, p->used_servers.count);
-		put_i(&r, p->tested_servers.count);
-		put_i(&r, p->login_servers.count);
-		int64_t w = 0;
-		list_node_t *first = statlist_first(&p->waiting_clients);
-		if (first)
-			w = now - list_entry(first, client_t, node)->wait_us;
+		put_i(&r, k.sv_idle);
+		put_i(&r, k.sv_used);
+		put_i(&r, k.sv_tested);
+		put_i(&r, k.sv_login);
+		int64_t w = k.first_wait_us ? now - k.first_wait_us : 0;
 		put_i(&r, w / 1000000);
 		put_i(&r, w % 1000000);
 		put_s(&r, cfg_pool_mode_name((cfg_pool_mode_t)pool_mode(p)));
@@ -728,7 +755,7 @@ static void show_lists(client_t *c)
 		nuser++;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
-		npool++;
+		npool += p->plain == NULL; /* one pool, as SHOW POOLS */
 		used_cl += p->active_clients.count + p->waiting_clients.count;
 		used_sv += pool_server_total(p);
 	}
@@ -763,8 +790,9 @@ static void show_mem(client_t *c)
 	int ncl = ctx->client_count, nsv = 0, npool = 0;
 	list_node_t *n;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		npool++;
-		nsv += pool_server_total(list_entry(n, pool_t, node));
+		pool_t *p = list_entry(n, pool_t, node);
+		npool += p->plain == NULL;
+		nsv += pool_server_total(p);
 	}
 	struct {
 		const char *name;

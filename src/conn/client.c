@@ -146,6 +146,8 @@ void client_accept(pgs_ctx_t *ctx, int lfd)
 				  .user_timeout_ms = cfg->tcp_user_timeout,
 				  .sndbuf = cfg->tcp_socket_buffer};
 		sock_tune(fd, &so, !peer.unix_sock);
+		if (!peer.unix_sock && cfg->tcp_socket_buffer > 0)
+			c->io.send_max = (uint32_t)cfg->tcp_socket_buffer;
 		c->ctx = ctx;
 		c->addr = peer;
 		/* c->local is filled when SHOW CLIENTS asks: one system
@@ -199,11 +201,10 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		if (s->state == SV_ACTIVE)
 			pool_release_server(s);
 	}
-	if (c->repl_server) {
-		server_t *rs = c->repl_server;
+	server_t *rs = c->repl_server;
+	if (rs) {
 		rs->repl_client = NULL;
 		c->repl_server = NULL;
-		server_close(rs, "replication client gone during login");
 	}
 	if (c->admin)
 		admin_client_gone(c);
@@ -224,6 +225,10 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	c->io.fd = -1;
 	ctx->client_count--;
 	pool_client_state(c, CL_JUSTFREE);
+	/* Out of the queue first: the place its server frees must not be
+	 * taken for this client again. */
+	if (rs)
+		server_close(rs, "replication client gone during login");
 }
 
 void client_error(client_t *c, const char *sqlstate, const char *msg)

@@ -228,11 +228,10 @@ static void login_done(client_t *c)
 			   : c->replication == POOL_REPL_PHYSICAL ? "yes"
 								  : "no");
 	if (p->replication != POOL_REPL_NONE) {
+		/* Its own server, when the pool has room for one. */
 		c->wait_us = ev_now_us(ctx->loop);
 		pool_client_state(c, CL_WAITING_LOGIN);
-		if (!server_launch_repl(p, c))
-			client_close(c, "08P01",
-				     "could not open a replication connection");
+		pool_launch(p);
 		return;
 	}
 	if (p->welcome_ready) {
@@ -707,6 +706,11 @@ static bool take_params(client_t *c, const pgp_startup_t *st,
 {
 	const cfg_t *cfg = c->ctx->cfg;
 	*nunsup = 0;
+	/* First: whether options is checked here depends on it. */
+	for (int i = 0; i < st->nparams; i++)
+		if (strcmp(st->names[i], "replication") == 0 &&
+		    !take_replication(c, st->values[i]))
+			return false;
 	for (int i = 0; i < st->nparams; i++) {
 		const char *n = st->names[i], *v = st->values[i];
 		int vi;
@@ -717,8 +721,10 @@ static bool take_params(client_t *c, const pgp_startup_t *st,
 			free(c->dbname);
 			c->dbname = strndup(v, 63);
 		} else if (strcmp(n, "replication") == 0) {
-			if (!take_replication(c, v))
-				return false;
+			continue;
+		} else if (strcmp(n, "options") == 0 && c->replication) {
+			free(c->repl_options);
+			c->repl_options = strdup(v);
 		} else if (strcmp(n, "options") == 0) {
 			if (!take_options(c, v))
 				return false;

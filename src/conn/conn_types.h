@@ -124,6 +124,10 @@ typedef struct conn_io {
 	 * or a read that must send first). */
 	bool tls_want_write;
 	bool rerun_queued; /* decrypted input waits: read again this turn */
+	/* tcp_socket_buffer: no send larger than the socket buffer (0: no
+	 * limit). One oversize segment would fill it alone, and the peer's
+	 * delayed ACK then holds every next send for 40 ms. */
+	uint32_t send_max;
 } conn_io_t;
 
 /* Connections whose output is sent together at the end of a loop turn
@@ -197,6 +201,10 @@ struct client {
 	/* replication=database|true: a server of its own, logging in */
 	int replication; /* pool_repl_t */
 	server_t *repl_server;
+	/* Its options startup parameter, for its server as given: the
+	 * server checks a replication session's settings itself (PgBouncer
+	 * passes them through). */
+	char *repl_options;
 
 	/* forwarding */
 	uint32_t fwd_left; /* bytes of the current message still to pass */

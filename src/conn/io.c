@@ -122,8 +122,11 @@ int conn_io_flush(conn_io_t *io)
 	if (__builtin_expect(io->tls != NULL, 0))
 		return tls_io_flush(io);
 	while (buf_pending(&io->obuf) > 0) {
-		ssize_t n = send(io->fd, buf_head(&io->obuf),
-				 buf_pending(&io->obuf), MSG_NOSIGNAL);
+		size_t len = buf_pending(&io->obuf);
+		if (io->send_max && len > io->send_max)
+			len = io->send_max;
+		ssize_t n =
+			send(io->fd, buf_head(&io->obuf), len, MSG_NOSIGNAL);
 		if (n > 0) {
 			buf_consume(&io->obuf, (size_t)n);
 			continue;

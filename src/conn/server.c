@@ -78,20 +78,33 @@ bool server_flush(server_t *s)
 	return true;
 }
 
-/* The socket toward HOST: connected (>= 0), -1 on failure (ERR), or -2
- * while its name is being resolved (conn_dns.c calls server_resolved). */
+static void server_sock_opts(const cfg_t *cfg, sock_opts_t *so)
+{
+	*so = (sock_opts_t){.keepalive = cfg->tcp_keepalive,
+			    .keepcnt = cfg->tcp_keepcnt,
+			    .keepidle = cfg->tcp_keepidle,
+			    .keepintvl = cfg->tcp_keepintvl,
+			    .user_timeout_ms = cfg->tcp_user_timeout,
+			    .sndbuf = cfg->tcp_socket_buffer};
+}
+
+/* The socket toward HOST, tuned before its connect: connected (>= 0), -1
+ * on failure (ERR), or -2 while its name is being resolved (conn_dns.c
+ * calls server_resolved). */
 static int open_socket(pgs_ctx_t *ctx, const char *host, int port,
 		       conn_addr_t *addr, char *err, size_t errlen)
 {
+	sock_opts_t so;
+	server_sock_opts(ctx->cfg, &so);
 	memset(addr, 0, sizeof(*addr));
 	if (dns_is_literal(host))
-		return sock_connect(host, port, ctx->cfg->unix_socket_dir, addr,
-				    err, errlen);
+		return sock_connect(host, port, ctx->cfg->unix_socket_dir, &so,
+				    addr, err, errlen);
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	switch (conn_dns_lookup(ctx, host, port, &ss, &sl, err, errlen)) {
 	case DNS_FOUND:
-		return sock_connect_sa(&ss, sl, addr, err, errlen);
+		return sock_connect_sa(&ss, sl, &so, addr, err, errlen);
 	case DNS_PENDING:
 		return -2;
 	default:
@@ -120,17 +133,12 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	uint32_t rcap = (uint32_t)(cfg->pkt_buf > 32768 ? cfg->pkt_buf : 32768);
 	if (!s || conn_io_init(&s->io, fd, rcap, CONN_OBUF_MAX) < 0) {
 		free(s);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
-	sock_opts_t so = {.keepalive = cfg->tcp_keepalive,
-			  .keepcnt = cfg->tcp_keepcnt,
-			  .keepidle = cfg->tcp_keepidle,
-			  .keepintvl = cfg->tcp_keepintvl,
-			  .user_timeout_ms = cfg->tcp_user_timeout,
-			  .sndbuf = cfg->tcp_socket_buffer};
-	if (fd >= 0)
-		sock_tune(fd, &so, !addr.unix_sock);
+	if (!addr.unix_sock && cfg->tcp_socket_buffer > 0)
+		s->io.send_max = (uint32_t)cfg->tcp_socket_buffer;
 	s->ctx = ctx;
 	s->pool = p;
 	s->addr = addr;
@@ -166,13 +174,6 @@ void server_resolved(server_t *s)
 	}
 	s->io.fd = fd;
 	s->addr = addr;
-	sock_opts_t so = {.keepalive = s->ctx->cfg->tcp_keepalive,
-			  .keepcnt = s->ctx->cfg->tcp_keepcnt,
-			  .keepidle = s->ctx->cfg->tcp_keepidle,
-			  .keepintvl = s->ctx->cfg->tcp_keepintvl,
-			  .user_timeout_ms = s->ctx->cfg->tcp_user_timeout,
-			  .sndbuf = s->ctx->cfg->tcp_socket_buffer};
-	sock_tune(fd, &so, !addr.unix_sock);
 	server_update_io(s);
 }
 
@@ -277,11 +278,11 @@ void server_close(server_t *s, const char *fmt, ...)
 	s->io.fd = -1;
 	free_login_params(s);
 	pool_server_state(s, SV_JUSTFREE);
-	/* Clients may be waiting for a replacement; a frozen pool launches
+	/* Clients may be waiting for a replacement, in this pool or (the
+	 * size is shared) its replication pools; a frozen pool launches
 	 * when it thaws (its pre-warmed servers may cover them). */
-	if (s->pool && old != SV_CANCEL && !s->parked && !s->pool->db->frozen &&
-	    s->pool->waiting_clients.count > 0)
-		pool_launch(s->pool);
+	if (s->pool && old != SV_CANCEL && !s->parked)
+		pool_group_freed(s->pool);
 }
 
 /* ---- login ---- */
@@ -309,8 +310,8 @@ static const char *server_password(const server_t *s)
 
 void server_send_startup(server_t *s)
 {
-	const char *names[3 + VAR_MAX] = {"user", "database"};
-	const char *values[3 + VAR_MAX] = {server_user(s), s->pool->db->dbname};
+	const char *names[4 + VAR_MAX] = {"user", "database"};
+	const char *values[4 + VAR_MAX] = {server_user(s), s->pool->db->dbname};
 	int n = 2;
 	client_t *c = s->repl_client;
 	if (c) {
@@ -326,11 +327,31 @@ void server_send_startup(server_t *s)
 			names[n] = conn_var_name(s->ctx, v);
 			values[n++] = c->vars[v];
 		}
+		if (c->repl_options) {
+			names[n] = "options";
+			values[n++] = c->repl_options;
+		}
 	}
 	pgp_wr_startup(&s->io.obuf, names, values, n);
 	if (s->ctx->cfg->log_connections)
 		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
 			   s->local.host, s->local.port);
+}
+
+/* A replication server's login failed: only its own client is told
+ * (PgBouncer's words), the pool and its other logins are not touched. */
+static void repl_login_fail(server_t *s, const char *msg)
+{
+	client_t *c = s->repl_client;
+	server_log(s, LOG_WARNING, "server login failed: %s", msg);
+	/* The client first: the place the server frees must not be taken
+	 * for it again. */
+	if (c) {
+		c->repl_server = NULL;
+		s->repl_client = NULL;
+		client_close(c, "08P01", "login failed");
+	}
+	server_close(s, "login failed");
 }
 
 /* The server refused our login for its credentials (SQLSTATE class 28):
@@ -340,6 +361,10 @@ static void login_refused(server_t *s, const char *sqlstate, const char *msg)
 {
 	pool_t *p = s->pool;
 	char copy[512];
+	if (p->replication != POOL_REPL_NONE) {
+		repl_login_fail(s, msg);
+		return;
+	}
 	snprintf(copy, sizeof(copy), "%s", msg);
 	server_log(s, LOG_WARNING, "server login failed: %s", copy);
 	if (!s->parked)
@@ -350,6 +375,10 @@ static void login_refused(server_t *s, const char *sqlstate, const char *msg)
 static void login_fail(server_t *s, const char *msg)
 {
 	pool_t *p = s->pool;
+	if (p->replication != POOL_REPL_NONE) {
+		repl_login_fail(s, msg);
+		return;
+	}
 	pool_db_host_failed(p->db);
 	char copy[512];
 	snprintf(copy, sizeof(copy), "%s", msg);

@@ -148,9 +148,11 @@ static void run_batch(pgs_ctx_t *ctx, conn_txq_ent_t *b, int n)
 		if (buf_pending(&io->obuf) == 0)
 			continue;
 		slot[i] = (int)k;
-		items[k] = (net_txb_item_t){.fd = io->fd,
-					    .buf = buf_head(&io->obuf),
-					    .len = buf_pending(&io->obuf)};
+		size_t len = buf_pending(&io->obuf);
+		if (io->send_max && len > io->send_max)
+			len = io->send_max;
+		items[k] = (net_txb_item_t){
+			.fd = io->fd, .buf = buf_head(&io->obuf), .len = len};
 		res[k++] = -ECANCELED;
 	}
 	if (k > 0 && ctx->txq.txb &&

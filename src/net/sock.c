@@ -137,7 +137,8 @@ int sock_accept(int lfd, conn_addr_t *peer)
 }
 
 int sock_connect_sa(const struct sockaddr_storage *ss, socklen_t sl,
-		    conn_addr_t *addr, char *err, size_t errlen)
+		    const sock_opts_t *opts, conn_addr_t *addr, char *err,
+		    size_t errlen)
 {
 	if (ss->ss_family != AF_UNIX)
 		fill_addr((const struct sockaddr *)ss, addr);
@@ -147,6 +148,13 @@ int sock_connect_sa(const struct sockaddr_storage *ss, socklen_t sl,
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
+	/* Before the SYN: the window scale is fixed by the receive buffer
+	 * at connect time. A buffer shrunk afterwards (tcp_socket_buffer)
+	 * can never open the window to half the largest one advertised,
+	 * and the peer then sends only on its persist timer: a streaming
+	 * reply (COPY, WAL) stalls for seconds at a time. */
+	if (opts)
+		sock_tune(fd, opts, ss->ss_family != AF_UNIX);
 	if (connect(fd, (const struct sockaddr *)ss, sl) < 0 &&
 	    errno != EINPROGRESS) {
 		snprintf(err, errlen, "connect failed: %s", strerror(errno));
@@ -157,7 +165,8 @@ int sock_connect_sa(const struct sockaddr_storage *ss, socklen_t sl,
 }
 
 int sock_connect(const char *host, int port, const char *unix_dir,
-		 conn_addr_t *addr, char *err, size_t errlen)
+		 const sock_opts_t *opts, conn_addr_t *addr, char *err,
+		 size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -197,7 +206,7 @@ int sock_connect(const char *host, int port, const char *unix_dir,
 		sl = res->ai_addrlen;
 		freeaddrinfo(res);
 	}
-	return sock_connect_sa(&ss, sl, addr, err, errlen);
+	return sock_connect_sa(&ss, sl, opts, addr, err, errlen);
 }
 
 int sock_connect_result(int fd, char *err, size_t errlen)

@@ -29,13 +29,16 @@ int sock_listen_unix(const char *dir, int port, int backlog, int mode,
 		     char *err, size_t errlen);
 /* Accept one connection (non-blocking, close-on-exec). -1 with errno. */
 int sock_accept(int lfd, conn_addr_t *peer);
-/* Start a non-blocking connect; returns fd, or -1 with ERR. HOST NULL,
- * "" or starting with '/' means a unix socket in that dir (or UNIX_DIR). */
-/* Start a non-blocking connect to an address already resolved. */
+/* Start a non-blocking connect to an address already resolved, tuned by
+ * OPTS (may be NULL) first; returns fd, or -1 with ERR. */
 int sock_connect_sa(const struct sockaddr_storage *ss, socklen_t sl,
-		    conn_addr_t *addr, char *err, size_t errlen);
+		    const sock_opts_t *opts, conn_addr_t *addr, char *err,
+		    size_t errlen);
+/* As sock_connect_sa for an IP literal or a unix socket: HOST NULL, ""
+ * or starting with '/' means a unix socket in that dir (or UNIX_DIR). */
 int sock_connect(const char *host, int port, const char *unix_dir,
-		 conn_addr_t *addr, char *err, size_t errlen);
+		 const sock_opts_t *opts, conn_addr_t *addr, char *err,
+		 size_t errlen);
 /* After a connect completes: 0, or -1 with ERR. */
 int sock_connect_result(int fd, char *err, size_t errlen);
 void sock_tune(int fd, const sock_opts_t *o, bool tcp);

@@ -236,11 +236,21 @@ pool_t *pool_get_repl(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user,
 		if (!user)
 			return NULL;
 	}
-	list_node_t *n;
-	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db == db && p->user == user && p->replication == repl)
-			return p;
+	pool_t *plain = NULL;
+	if (repl != POOL_REPL_NONE) {
+		plain = pool_get_repl(ctx, db, user, POOL_REPL_NONE);
+		if (!plain)
+			return NULL;
+		if (plain->repl[repl - 1])
+			return plain->repl[repl - 1];
+	} else {
+		list_node_t *n;
+		for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+			pool_t *p = list_entry(n, pool_t, node);
+			if (p->db == db && p->user == user &&
+			    p->replication == POOL_REPL_NONE)
+				return p;
+		}
 	}
 	pool_t *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -249,6 +259,9 @@ pool_t *pool_get_repl(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user,
 	p->db = db;
 	p->user = user;
 	p->replication = repl;
+	p->plain = plain;
+	if (plain)
+		plain->repl[repl - 1] = p;
 	statlist_init(&p->active_clients);
 	statlist_init(&p->waiting_clients);
 	statlist_init(&p->active_servers);
@@ -437,10 +450,33 @@ void pool_set_secret(pool_t *p, const char *secret)
 
 pool_t *pool_creds(pool_t *p)
 {
-	if (p->replication == POOL_REPL_NONE)
-		return p;
-	pool_t *plain = pool_get(p->ctx, p->db, p->user);
-	return plain ? plain : p;
+	return p->plain ? p->plain : p;
+}
+
+/* The servers of P's (database, user), replication ones included: the
+ * pool size bounds them together. */
+int pool_group_total(const pool_t *p)
+{
+	const pool_t *h = p->plain ? p->plain : p;
+	int total = pool_server_total(h);
+	for (int i = 0; i < 2; i++)
+		if (h->repl[i])
+			total += pool_server_total(h->repl[i]);
+	return total;
+}
+
+/* A server of P's group closed or was never opened: its place may go to
+ * whichever pool of the group has clients queued. A launch of the group
+ * under way (its eviction closes servers) takes the place itself. */
+void pool_group_freed(pool_t *p)
+{
+	pool_t *h = p->plain ? p->plain : p;
+	pool_t *v[3] = {h, h->repl[0], h->repl[1]};
+	if (h->launching || h->db->frozen)
+		return;
+	for (int i = 0; i < 3; i++)
+		if (v[i] && v[i]->waiting_clients.count > 0)
+			pool_launch(v[i]);
 }
 
 /* Serve waiting clients with idle servers, FIFO. */
@@ -487,6 +523,11 @@ void pool_server_ready(server_t *s)
 		return;
 	}
 	serve_waiting(p);
+	/* Still idle, in a full pool: a replication client queued for its
+	 * room evicts it now rather than at the janitor's next turn. */
+	for (int i = 0; i < 2; i++)
+		if (p->repl[i] && p->repl[i]->waiting_clients.count > 0)
+			pool_launch(p->repl[i]);
 }
 
 void pool_release_server(server_t *s)
@@ -520,7 +561,7 @@ bool pool_release_server_idle(server_t *s)
 		return false;
 	}
 	if (p->replication != POOL_REPL_NONE) {
-		server_close(s, "replication connection closed");
+		server_close(s, "replication client was closed");
 		return false;
 	}
 	/* 0: each server connection is used once, then closed (PgBouncer's
@@ -573,34 +614,63 @@ static bool evict_idle(pool_t *self, pool_db_t *db, pool_user_t *user)
 	return true;
 }
 
-void pool_launch(pool_t *p)
+/* The pool size, and the reserve once the first queued client has
+ * waited reserve_pool_timeout. */
+static int launch_limit(const pool_t *p, int64_t now)
 {
-	pgs_ctx_t *ctx = p->ctx;
-	const cfg_t *cfg = ctx->cfg;
-	int64_t now = ev_now_us(ctx->loop);
-
-	if (ctx->shutdown == PGS_SHUTDOWN_NOW)
-		return;
-	/* Each replication client gets its own server (server_launch_repl). */
-	if (p->replication != POOL_REPL_NONE)
-		return;
-	if (p->login_error &&
-	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
-		return;
-	if (p->last_connect_fail_us &&
-	    now - p->last_connect_fail_us < cfg->server_login_retry * 1000)
-		return;
-	int total = pool_server_total(p);
-	int base = pool_size(p);
-	int limit = base;
-	/* The reserve opens once a client has waited reserve_pool_timeout. */
+	int limit = pool_size(p);
 	int reserve = reserve_size(p);
 	if (reserve > 0 && p->waiting_clients.count > 0) {
 		client_t *first = list_entry(p->waiting_clients.head.next,
 					     client_t, node);
-		if (now - first->wait_us >= cfg->reserve_pool_timeout * 1000)
+		if (now - first->wait_us >=
+		    p->ctx->cfg->reserve_pool_timeout * 1000)
 			limit += reserve;
 	}
+	return limit;
+}
+
+/*
+ * Room for one more server of P: its group under LIMIT, or (EVICT_OWN) an
+ * idle server of the group closed to make it, and under
+ * max_db_connections / max_user_connections, evicting another pool's
+ * idle server if need be. Only a replication client evicts in its own
+ * group: it can never use an idle server, and would wait forever behind
+ * ones nobody uses (PgBouncer does the same).
+ */
+static bool make_room(pool_t *p, int limit, bool evict_own)
+{
+	const cfg_t *cfg = p->ctx->cfg;
+	if (pool_group_total(p) >= limit &&
+	    !(evict_own && evict_idle(p, p->db, p->user)))
+		return false;
+	int maxdb = p->db->max_db_connections > 0 ? p->db->max_db_connections
+						  : cfg->max_db_connections;
+	int maxuser = p->user->max_user_connections > 0
+			      ? p->user->max_user_connections
+			      : cfg->max_user_connections;
+	if (maxdb > 0 && p->db->server_count >= maxdb &&
+	    !evict_idle(p, p->db, NULL))
+		return false;
+	if (maxuser > 0 && p->user->server_count >= maxuser &&
+	    !evict_idle(p, NULL, p->user))
+		return false;
+	return true;
+}
+
+static void log_reserve(const pool_t *p, int total)
+{
+	if (total >= pool_size(p))
+		log_msg(&p->ctx->log, LOG_LOG,
+			"%s/%s: taking connection from reserve_pool",
+			p->db->name, p->user->name);
+}
+
+static void launch_plain(pool_t *p, int64_t now)
+{
+	const cfg_t *cfg = p->ctx->cfg;
+	int total = pool_group_total(p);
+	int limit = launch_limit(p, now);
 	int want = p->waiting_clients.count - p->login_servers.count;
 	int minp = p->db->min_pool_size >= 0 ? p->db->min_pool_size
 					     : cfg->min_pool_size;
@@ -608,29 +678,58 @@ void pool_launch(pool_t *p)
 		want = minp - total;
 	if (!p->welcome_ready && p->login_servers.count > 0)
 		want = 0; /* learn the server's parameters from one login */
-	int maxdb = p->db->max_db_connections > 0 ? p->db->max_db_connections
-						  : cfg->max_db_connections;
-	int maxuser = p->user->max_user_connections > 0
-			      ? p->user->max_user_connections
-			      : cfg->max_user_connections;
 	while (want-- > 0 && total < limit) {
-		if (maxdb > 0 && p->db->server_count >= maxdb &&
-		    !evict_idle(p, p->db, NULL))
+		if (!make_room(p, limit, false) || !server_launch(p))
 			break;
-		if (maxuser > 0 && p->user->server_count >= maxuser &&
-		    !evict_idle(p, NULL, p->user))
-			break;
-		if (!server_launch(p))
-			break;
-		if (total >= base)
-			log_msg(&ctx->log, LOG_LOG,
-				"%s/%s: taking connection from reserve_pool",
-				p->db->name, p->user->name);
+		log_reserve(p, total);
 		total++;
 		p->last_launch_us = now;
 		if (!p->welcome_ready)
 			break;
 	}
+}
+
+/* Each queued replication client gets a server of its own, logged in
+ * with its parameters, while the group has room. */
+static void launch_repl(pool_t *p, int64_t now)
+{
+	int limit = launch_limit(p, now);
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, &p->waiting_clients)
+	{
+		client_t *c = list_entry(n, client_t, node);
+		if (c->state != CL_WAITING_LOGIN || c->repl_server)
+			continue;
+		int total = pool_group_total(p);
+		/* A failed launch may close the queue: stop there. */
+		if (!make_room(p, limit, true) || !server_launch_repl(p, c))
+			return;
+		log_reserve(p, total);
+		p->last_launch_us = now;
+	}
+}
+
+void pool_launch(pool_t *p)
+{
+	pgs_ctx_t *ctx = p->ctx;
+	const cfg_t *cfg = ctx->cfg;
+	int64_t now = ev_now_us(ctx->loop);
+	pool_t *h = p->plain ? p->plain : p;
+
+	if (ctx->shutdown == PGS_SHUTDOWN_NOW || h->launching)
+		return;
+	if (p->login_error &&
+	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
+		return;
+	if (p->last_connect_fail_us &&
+	    now - p->last_connect_fail_us < cfg->server_login_retry * 1000)
+		return;
+	h->launching = true;
+	if (p->replication != POOL_REPL_NONE)
+		launch_repl(p, now);
+	else
+		launch_plain(p, now);
+	h->launching = false;
 }
 
 void pool_set_welcome(pool_t *p, server_t *s)
@@ -869,7 +968,8 @@ int pool_prewarm(pgs_ctx_t *ctx, pool_db_t *db, const char *host, int port)
 	list_node_t *n;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
+		/* A replication session cannot move: nothing to pre-warm. */
+		if (p->db != db || p->replication != POOL_REPL_NONE)
 			continue;
 		int want = pool_server_total(p);
 		if (want > pool_size(p))
@@ -1011,6 +1111,7 @@ static void free_client(client_t *c)
 		free(c->secret);
 	}
 	free(c->late_error);
+	free(c->repl_options);
 	free(c->hba_map);
 	free(c->lookup_sql);
 	free(c);

@@ -46,6 +46,10 @@ int pool_server_lifetime(const pool_t *p);
 void pool_user_apply(pool_user_t *u, const cfg_user_t *cu);
 int pool_size(const pool_t *p);
 int pool_server_total(const pool_t *p);
+/* The servers of P's database and user, replication ones included. */
+int pool_group_total(const pool_t *p);
+/* A server of P's group is gone: launch for the group's queued clients. */
+void pool_group_freed(pool_t *p);
 
 void pool_client_state(client_t *c, client_state_t st);
 void pool_server_state(server_t *s, server_state_t st);

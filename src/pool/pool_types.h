@@ -98,6 +98,14 @@ struct pool {
 	pool_db_t *db;
 	pool_user_t *user;
 	pool_repl_t replication;
+	/* Replication connections count against their plain pool's size,
+	 * as in PgBouncer, where they live in the same pool: a replication
+	 * pool's plain pool, and a plain pool's replication pools
+	 * ([kind - 1], NULL until used). Pools are never freed at run
+	 * time, so the links stay valid. */
+	struct pool *plain;
+	struct pool *repl[2];
+	bool launching; /* pool_launch() of this group is under way */
 
 	statlist_t active_clients;  /* CL_ACTIVE */
 	statlist_t waiting_clients; /* CL_WAITING and CL_WAITING_LOGIN */
