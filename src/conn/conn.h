@@ -108,11 +108,18 @@ int conn_tls_configure(pgs_ctx_t *ctx, bool reread, char *err, size_t errlen);
 void conn_tls_free(pgs_ctx_t *ctx);
 
 /* Shared socket helpers (conn/io.c). */
+/* "host:port", "[v6]:port" */
+void conn_addr_str(const conn_addr_t *a, char *out, size_t cap);
 void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
 	       const char *user, const conn_addr_t *a, const char *fmt,
 	       va_list ap);
 int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax);
 void conn_io_free(conn_io_t *io);
+/* Make room for a message of NEED bytes at the read position (moves the
+ * unread bytes to the front, grows the buffer); -1 when out of memory. */
+int conn_io_reserve(conn_io_t *io, uint32_t need);
+/* Give back what conn_io_reserve() grew, once the unread bytes fit. */
+void conn_io_shrink(conn_io_t *io, uint32_t cap);
 /* Read into free space: >0 bytes, 0 EOF, -1 nothing now (EAGAIN),
  * -2 error. */
 int conn_io_read(conn_io_t *io);

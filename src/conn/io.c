@@ -40,6 +40,35 @@ void conn_io_free(conn_io_t *io)
 	buf_free(&io->obuf);
 }
 
+int conn_io_reserve(conn_io_t *io, uint32_t need)
+{
+	if (io->rpos > 0) {
+		memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
+		io->rlen -= io->rpos;
+		io->rpos = 0;
+	}
+	if (need <= io->rcap)
+		return 0;
+	uint8_t *nb = realloc(io->rbuf, need);
+	if (!nb)
+		return -1;
+	io->rbuf = nb;
+	io->rcap = need;
+	return 0;
+}
+
+void conn_io_shrink(conn_io_t *io, uint32_t cap)
+{
+	if (io->rcap <= cap || io->rlen - io->rpos > cap)
+		return;
+	conn_io_reserve(io, 0);
+	uint8_t *nb = realloc(io->rbuf, cap);
+	if (nb) {
+		io->rbuf = nb;
+		io->rcap = cap;
+	}
+}
+
 /* As much decrypted input as fits: a read stops short of the buffer only
  * when OpenSSL has nothing more without the socket. */
 __attribute__((noinline)) static int tls_io_read(conn_io_t *io)
