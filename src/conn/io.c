@@ -166,6 +166,16 @@ int conn_io_flush(conn_io_t *io)
 	return 1;
 }
 
+void conn_addr_str(const conn_addr_t *a, char *out, size_t cap)
+{
+	/* PgBouncer's form: an IPv6 address in brackets, so the port
+	 * after it cannot be read as part of it. */
+	if (strchr(a->host, ':'))
+		snprintf(out, cap, "[%s]:%d", a->host, a->port);
+	else
+		snprintf(out, cap, "%s:%d", a->host, a->port);
+}
+
 void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
 	       const char *user, const conn_addr_t *a, const char *fmt,
 	       va_list ap)
@@ -176,7 +186,8 @@ void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* PgBouncer's prefix, which alerting greps: C-0x..: db/user@addr:port
 	 */
-	log_msg(lg, (log_level_t)lvl, "%c-%p: %s/%s@%s:%d %s", kind, ptr,
-		db ? db : "(nodb)", user ? user : "(nouser)", a->host, a->port,
-		msg);
+	char where[80];
+	conn_addr_str(a, where, sizeof(where));
+	log_msg(lg, (log_level_t)lvl, "%c-%p: %s/%s@%s %s", kind, ptr,
+		db ? db : "(nodb)", user ? user : "(nouser)", where, msg);
 }

@@ -269,9 +269,12 @@ void server_send_startup(server_t *s)
 		}
 	}
 	pgp_wr_startup(&s->io.obuf, names, values, n);
-	if (s->ctx->cfg->log_connections)
-		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
-			   s->local.host, s->local.port);
+	if (s->ctx->cfg->log_connections) {
+		char from[80];
+		conn_addr_str(&s->local, from, sizeof(from));
+		server_log(s, LOG_LOG, "new connection to server (from %s)",
+			   from);
+	}
 }
 
 /* The server refused our login for its credentials (SQLSTATE class 28):

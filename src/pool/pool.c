@@ -178,6 +178,9 @@ pool_db_t *pool_db_lookup(pgs_ctx_t *ctx, const char *name)
 	pool_db_apply(db, e);
 	db->generation = 1;
 	list_append(&ctx->dbs, &db->node);
+	if (is_auto)
+		log_msg(&ctx->log, LOG_LOG, "registered new auto-database: %s",
+			name);
 	return db;
 }
 
