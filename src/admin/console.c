@@ -542,6 +542,9 @@ static void cmd_set(client_t *c, const char *sql)
 			      "TLS settings could not be applied, still using "
 			      "old configuration");
 	}
+	/* The logger holds its own level (the command line's -v too). */
+	if (strcasecmp(key, "verbose") == 0)
+		c->ctx->log.verbose = c->ctx->cfg->verbose;
 	snprintf(tag, sizeof(tag), "SET %s=%s", key, val);
 	admin_ok(c, tag);
 }

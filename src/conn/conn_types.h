@@ -250,6 +250,11 @@ struct server {
 	bool dirty;   /* close instead of reuse (RECONNECT, target change) */
 	bool welcome; /* login sent ParameterStatus we should cache */
 	bool setting;
+	bool checking; /* SV_TESTED by server_check_query, not a reset */
+	/* our re-sync of the client's parameters is running, and the
+	 * tracked variables its SETs set (1 << var) */
+	bool resyncing;
+	uint32_t resync_mask;
 	bool in_copy;
 	bool ready_pending; /* released idle; serve the queue after flush */
 	bool parked;	    /* pre-warmed for a switchover, not usable yet */
