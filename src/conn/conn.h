@@ -58,6 +58,8 @@ void server_close(server_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void server_link(server_t *s, client_t *c);
 void server_reset(server_t *s, const char *sql);
+/* Run server_check_query on a used server (SV_TESTED until it answers). */
+void server_check(server_t *s, const char *sql);
 /* Run SQL on a linked server for the switchover, ahead of anything its
  * client sends next. KEEP: its one-row result goes to the client's
  * sw_replay / sw_error; else the result is dropped (a warm-up). */

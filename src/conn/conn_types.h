@@ -212,6 +212,7 @@ struct client {
 	int64_t connect_us;
 	int64_t request_us; /* last activity */
 	int64_t wait_us;    /* when it started waiting for a server */
+	bool wait_notified; /* told it is queued (query_wait_notify) */
 	int64_t query_us;   /* when the current query was sent */
 	int64_t xact_us;
 	int64_t idle_us; /* the last ReadyForQuery it was sent */

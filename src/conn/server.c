@@ -747,7 +747,11 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 				 msg ? msg : "");
 			s->link->sw_error = strdup(tmp);
 		}
-		if (s->state == SV_TESTED || s->state == SV_LOGIN)
+		/* A check query's error still proves the connection alive
+		 * (PgBouncer keeps such a server); a failed reset does not
+		 * leave it clean. */
+		if ((s->state == SV_TESTED && !s->checking) ||
+		    s->state == SV_LOGIN)
 			s->dirty = true;
 		return;
 	}
@@ -768,6 +772,7 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		if (s->state == SV_LOGIN) {
 			login_done(s);
 		} else if (s->state == SV_TESTED) {
+			s->checking = false;
 			if (s->dirty || s->tx_status != 'I') {
 				server_close(s, "server check failed");
 				return;
@@ -1034,7 +1039,7 @@ static bool process_pass(server_t *s)
 		return false;
 	if (s->ready_pending) {
 		s->ready_pending = false;
-		if (s->state == SV_IDLE)
+		if (s->state == SV_IDLE || s->state == SV_USED)
 			pool_server_ready(s);
 		if (s->state == SV_JUSTFREE)
 			return false;
@@ -1059,6 +1064,12 @@ void server_process(server_t *s)
 {
 	for (int pass = 0; pass < 1024 && process_pass(s); pass++)
 		;
+}
+
+void server_check(server_t *s, const char *sql)
+{
+	server_reset(s, sql);
+	s->checking = true;
 }
 
 void server_reset(server_t *s, const char *sql)

@@ -125,27 +125,29 @@ static void check_servers(pool_t *p, int64_t now)
 	int keep = p->db->min_pool_size >= 0 ? p->db->min_pool_size
 					     : cfg->min_pool_size;
 
-	statlist_for_each_safe(n, tmp, &p->idle_servers)
-	{
-		server_t *s = list_entry(n, server_t, node);
-		int total = pool_server_total(p);
-		if (s->dirty || s->generation != p->db->generation)
-			server_close(s, "database configuration changed");
-		else if (over(now, s->connect_us, pool_server_lifetime(p)) &&
-			 total > keep)
-			server_close(s, "server lifetime over");
-		else if (over(now, s->request_us, cfg->server_idle_timeout) &&
-			 total > keep)
-			server_close(s, "server idle timeout");
-		else if (over(now, s->request_us, cfg->server_check_delay) &&
-			 cfg->server_check_query && *cfg->server_check_query &&
-			 cfg->server_check_delay > 0)
-			/* PgBouncer's "<empty>" means an empty query string. */
-			server_reset(s, strcmp(cfg->server_check_query,
-					       "<empty>") == 0
-						? ""
-						: cfg->server_check_query);
-	}
+	/* Unused servers; one idle past server_check_delay becomes used:
+	 * it is checked when a client next needs it, not now. */
+	statlist_t *unused[] = {&p->idle_servers, &p->used_servers};
+	for (size_t i = 0; i < 2; i++)
+		statlist_for_each_safe(n, tmp, unused[i])
+		{
+			server_t *s = list_entry(n, server_t, node);
+			int total = pool_server_total(p);
+			if (s->dirty || s->generation != p->db->generation)
+				server_close(s,
+					     "database configuration changed");
+			else if (over(now, s->connect_us,
+				      pool_server_lifetime(p)) &&
+				 total > keep)
+				server_close(s, "server lifetime over");
+			else if (over(now, s->request_us,
+				      cfg->server_idle_timeout) &&
+				 total > keep)
+				server_close(s, "server idle timeout");
+			else if (s->state == SV_IDLE &&
+				 pool_check_due(p, s, now))
+				pool_server_state(s, SV_USED);
+		}
 	statlist_t *logins[] = {&p->login_servers, &p->parked_servers};
 	for (size_t i = 0; i < 2; i++)
 		statlist_for_each_safe(n, tmp, logins[i])
