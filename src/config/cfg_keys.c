@@ -170,7 +170,7 @@ const cfg_key_t cfg_keys[] = {
 	K_SIZE("pkt_buf", FLD(pkt_buf), "4096", RO, 256, INT_MAX),
 	K_LK("pool_mode", FLD(pool_mode), "session", cfg_pool_mode_lk),
 	K_TIME("query_timeout", FLD(query_timeout), "0"),
-	K_TIME("query_wait_notify", NOF, "5"),
+	K_TIME("query_wait_notify", FLD(query_wait_notify), "5"),
 	K_TIME("query_wait_timeout", FLD(query_wait_timeout), "120"),
 	K_INT("reserve_pool_size", FLD(reserve_pool_size), "0", RW, 0, INT_MAX),
 	K_TIME("reserve_pool_timeout", FLD(reserve_pool_timeout), "5"),

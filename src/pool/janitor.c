@@ -18,6 +18,7 @@
 #include "metrics/stats.h"
 #include "pool/janitor.h"
 #include "pool/pool.h"
+#include "proto/pgp.h"
 #include "switch/switchover.h"
 
 static void janitor_timer(ev_loop_t *loop, void *data)
@@ -80,6 +81,22 @@ static void check_linked(pool_t *p, client_t *c, server_t *s, int64_t now)
 		client_close(c, "08P01", "client_idle_timeout");
 }
 
+/* query_wait_notify: a client queued that long hears why it waits,
+ * once per wait, in PgBouncer's words (which name no database). */
+static void notify_queued(pool_t *p, client_t *c, int64_t now)
+{
+	long after = p->ctx->cfg->query_wait_notify;
+	if (c->state != CL_WAITING || c->wait_notified ||
+	    !over(now, c->wait_us, after))
+		return;
+	c->wait_notified = true;
+	pgp_wr_notice(&c->io.obuf, "NOTICE", "00000",
+		      "No server connection available in postgres backend, "
+		      "client being queued");
+	if (client_flush(c))
+		client_update_io(c);
+}
+
 static void check_clients(pool_t *p, int64_t now)
 {
 	const cfg_t *cfg = p->ctx->cfg;
@@ -102,6 +119,8 @@ static void check_clients(pool_t *p, int64_t now)
 			 over(now, c->connect_us, cfg->client_login_timeout))
 			client_close(c, "08P01",
 				     "client_login_timeout (server down)");
+		else
+			notify_queued(p, c, now);
 	}
 	long idle_ms =
 		user_ms(p->user->client_idle_timeout, cfg->client_idle_timeout);
