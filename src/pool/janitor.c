@@ -51,6 +51,16 @@ static void check_linked(pool_t *p, client_t *c, server_t *s, int64_t now)
 {
 	const cfg_t *cfg = p->ctx->cfg;
 	const pool_user_t *u = p->user;
+	/* server_fast_close: a session's server that RECONNECT (or a new
+	 * target) made obsolete goes at the end of its transaction, and
+	 * the client with it, so it notices (PgBouncer's words). */
+	if (cfg->server_fast_close && s->tx_status == 'I' &&
+	    (s->dirty || s->generation != p->db->generation) &&
+	    s->expect_rfq == 0 && !s->in_copy && !s->unsynced &&
+	    c->fwd_left == 0) {
+		client_close(c, "08P01", "database configuration changed");
+		return;
+	}
 	if (s->tx_status != 'I' && c->xact_us &&
 	    over(now, c->xact_us,
 		 user_ms(u->transaction_timeout, cfg->transaction_timeout))) {
