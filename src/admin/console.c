@@ -424,11 +424,12 @@ static void cmd_shutdown(client_t *c, const cmd_t *cmd)
 		ev_stop(ctx->loop);
 		return;
 	}
-	if (strcasecmp(cmd->arg, "WAIT_FOR_CLIENTS") == 0 ||
-	    strcasecmp(cmd->arg, "WAIT_FOR_SERVERS") == 0) {
+	bool clients = strcasecmp(cmd->arg, "WAIT_FOR_CLIENTS") == 0;
+	if (clients || strcasecmp(cmd->arg, "WAIT_FOR_SERVERS") == 0) {
 		log_msg(&ctx->log, LOG_LOG, "SHUTDOWN %s command issued",
-			cmd->arg);
-		ctx->shutdown = PGS_SHUTDOWN_WAIT_CLIENTS;
+			clients ? "WAIT_FOR_CLIENTS" : "WAIT_FOR_SERVERS");
+		pgs_shutdown_begin(ctx, clients ? PGS_SHUTDOWN_WAIT_CLIENTS
+						: PGS_SHUTDOWN_WAIT_SERVERS);
 		admin_ok(c, "SHUTDOWN");
 		return;
 	}

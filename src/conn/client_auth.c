@@ -811,13 +811,14 @@ static void handle_startup(client_t *c, const uint8_t *p, uint32_t len)
 		/* PostgreSQL sends the full version, 3.0 = 196608. */
 		pgp_wr_negotiate(&c->io.obuf, PGP_PROTO_MAJOR << 16, unsup,
 				 nunsup);
-	if (ctx->shutdown != PGS_RUNNING) {
+	bool console = admin_is_db(c->dbname);
+	/* The console stays open to the end (SHUTDOWN WAIT_FOR_*). */
+	if (ctx->shutdown != PGS_RUNNING && !console) {
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
 	if (!client_tls_required_ok(c))
 		return;
-	bool console = admin_is_db(c->dbname);
 	/* The console stays reachable when the pooler is full. */
 	if (ctx->client_count > ctx->cfg->max_client_conn && !console) {
 		client_close(c, "53300",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin/admin.h"
 #include "auth/auth.h"
@@ -216,6 +217,48 @@ static void check_login_clients(pgs_ctx_t *ctx, int64_t now)
 	}
 }
 
+/* WAIT_FOR_SERVERS: no new work; servers go as they are released and
+ * clients still queued are told why (PgBouncer's words). */
+static int drain_servers(pgs_ctx_t *ctx)
+{
+	int left = 0;
+	list_node_t *n, *m, *tmp;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		statlist_for_each_safe(m, tmp, &p->waiting_clients)
+		{
+			client_close(list_entry(m, client_t, node), "08P01",
+				     "server shutting down");
+		}
+		statlist_t *unused[] = {&p->idle_servers, &p->used_servers};
+		for (size_t i = 0; i < 2; i++)
+			statlist_for_each_safe(m, tmp, unused[i])
+			{
+				server_close(list_entry(m, server_t, node),
+					     "pause mode");
+			}
+		left += pool_server_total(p) + p->parked_servers.count;
+	}
+	return left;
+}
+
+static void shutdown_tick(pgs_ctx_t *ctx)
+{
+	const char *why = NULL;
+	if (ctx->shutdown == PGS_SHUTDOWN_WAIT_SERVERS &&
+	    drain_servers(ctx) == 0)
+		why = "server connections dropped, exiting";
+	else if (ctx->shutdown == PGS_SHUTDOWN_WAIT_CLIENTS &&
+		 ctx->client_count <= 0)
+		/* Console clients count: PgBouncer waits for them too. */
+		why = "client connections dropped, exiting";
+	if (!why)
+		return;
+	log_msg(&ctx->log, LOG_LOG, "%s", why);
+	ctx->shutdown = PGS_SHUTDOWN_NOW;
+	ev_stop(ctx->loop);
+}
+
 void janitor_run(pgs_ctx_t *ctx)
 {
 	int64_t now = ev_now_us(ctx->loop);
@@ -227,19 +270,32 @@ void janitor_run(pgs_ctx_t *ctx)
 		pool_t *p = list_entry(n, pool_t, node);
 		check_clients(p, now);
 		check_servers(p, now);
-		if (!p->db->paused && !ctx->paused_all && !ctx->suspended &&
-		    (p->waiting_clients.count > 0 || p->db->min_pool_size > 0 ||
-		     ctx->cfg->min_pool_size > 0))
+		if (p->db->paused || ctx->paused_all || ctx->suspended)
+			continue;
+		if (p->waiting_clients.count > 0)
+			pool_kick(p);
+		else if (p->db->min_pool_size > 0 ||
+			 ctx->cfg->min_pool_size > 0)
 			pool_launch(p);
 	}
 	stats_tick(ctx, now);
 	admin_tick(ctx);
 	sw_tick(ctx);
-	if (ctx->shutdown == PGS_SHUTDOWN_WAIT_CLIENTS &&
-	    ctx->client_count - ctx->admin_clients.count <= 0) {
-		log_msg(&ctx->log, LOG_LOG, "all clients gone, shutting down");
-		ctx->shutdown = PGS_SHUTDOWN_NOW;
-		ev_stop(ctx->loop);
+	shutdown_tick(ctx);
+}
+
+void pgs_shutdown_begin(pgs_ctx_t *ctx, pgs_shutdown_t mode)
+{
+	ctx->shutdown = mode;
+	if (mode == PGS_SHUTDOWN_WAIT_SERVERS)
+		ctx->paused_all = true;
+	for (int i = 0; i < ctx->nlisteners; i++) {
+		pgs_listener_t *l = &ctx->listeners[i];
+		if (l->fd < 0 || strncmp(l->desc, "unix:", 5) == 0)
+			continue;
+		ev_io_del(ctx->loop, l->fd);
+		close(l->fd);
+		l->fd = -1;
 	}
 }
 

@@ -660,7 +660,8 @@ void pool_launch(pool_t *p)
 	const cfg_t *cfg = ctx->cfg;
 	int64_t now = ev_now_us(ctx->loop);
 
-	if (ctx->shutdown == PGS_SHUTDOWN_NOW)
+	if (ctx->shutdown == PGS_SHUTDOWN_NOW ||
+	    ctx->shutdown == PGS_SHUTDOWN_WAIT_SERVERS)
 		return;
 	/* Each replication client gets its own server (server_launch_repl). */
 	if (p->replication != POOL_REPL_NONE)
