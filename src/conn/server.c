@@ -1068,8 +1068,8 @@ void server_process(server_t *s)
 
 void server_check(server_t *s, const char *sql)
 {
-	server_reset(s, sql);
 	s->checking = true;
+	server_reset(s, sql);
 }
 
 void server_reset(server_t *s, const char *sql)

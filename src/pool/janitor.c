@@ -57,8 +57,8 @@ static void check_linked(pool_t *p, client_t *c, server_t *s, int64_t now)
 	 * the client with it, so it notices (PgBouncer's words). */
 	if (cfg->server_fast_close && s->tx_status == 'I' &&
 	    (s->dirty || s->generation != p->db->generation) &&
-	    s->expect_rfq == 0 && !s->in_copy && !s->unsynced &&
-	    c->fwd_left == 0) {
+	    pool_mode(p) == CFG_POOL_SESSION && s->expect_rfq == 0 &&
+	    !s->in_copy && !s->unsynced && !s->prepq.n && c->fwd_left == 0) {
 		client_close(c, "08P01", "database configuration changed");
 		return;
 	}
