@@ -27,7 +27,7 @@ sw_pid=; bench_pid=; pids=()
 cleanup() {
 	set +e
 	[ -n "$bench_pid" ] && kill "$bench_pid" 2>/dev/null
-	[ -n "$sw_pid" ] && kill -INT "$sw_pid" 2>/dev/null
+	[ -n "$sw_pid" ] && kill -QUIT "$sw_pid" 2>/dev/null
 	for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
 	sleep 1
 	rm -rf "$dir"

@@ -164,17 +164,6 @@ static void told_systemd(pgs_ctx_t *ctx, int rc, const char *what)
 			what, strerror(-rc));
 }
 
-static void close_tcp_listeners(pgs_ctx_t *ctx)
-{
-	for (int i = 0; i < ctx->nlisteners; i++) {
-		if (strncmp(ctx->listeners[i].desc, "unix:", 5) == 0)
-			continue;
-		ev_io_del(ctx->loop, ctx->listeners[i].fd);
-		close(ctx->listeners[i].fd);
-		ctx->listeners[i].fd = -1;
-	}
-}
-
 static void on_signal(ev_loop_t *loop, int fd, void *data, int mask)
 {
 	pgs_ctx_t *ctx = data;
@@ -200,14 +189,20 @@ static void on_signal(ev_loop_t *loop, int fd, void *data, int mask)
 			log_msg(&ctx->log, LOG_LOG,
 				"got SIGTERM, shutting down, waiting for all "
 				"clients disconnect");
-			ctx->shutdown = PGS_SHUTDOWN_WAIT_CLIENTS;
-			close_tcp_listeners(ctx);
+			pgs_shutdown_begin(ctx, PGS_SHUTDOWN_WAIT_CLIENTS);
 			break;
 		case SIGINT:
+			if (ctx->shutdown != PGS_RUNNING) {
+				log_msg(&ctx->log, LOG_LOG,
+					"got SIGINT while shutting down, fast "
+					"exit");
+				ev_stop(loop);
+				break;
+			}
 			log_msg(&ctx->log, LOG_LOG,
-				"got SIGINT, shutting down");
-			ctx->shutdown = PGS_SHUTDOWN_NOW;
-			ev_stop(loop);
+				"got SIGINT, shutting down, waiting for all "
+				"servers connections to be released");
+			pgs_shutdown_begin(ctx, PGS_SHUTDOWN_WAIT_SERVERS);
 			break;
 		case SIGQUIT:
 			log_msg(&ctx->log, LOG_LOG, "got SIGQUIT, fast exit");
@@ -279,8 +274,16 @@ static void after_iter(ev_loop_t *loop, void *data)
 	pool_free_justfree(h->ctx);
 	if (h->ctx->shutdown != PGS_RUNNING && !h->told_stopping) {
 		h->told_stopping = true;
-		bool wait = h->ctx->shutdown == PGS_SHUTDOWN_WAIT_CLIENTS;
-		told_systemd(h->ctx, sdn_stopping(wait), "STOPPING=1");
+		pgs_shutdown_t mode = h->ctx->shutdown;
+		told_systemd(h->ctx,
+			     sdn_stopping(mode == PGS_SHUTDOWN_WAIT_CLIENTS),
+			     "STOPPING=1");
+		if (mode == PGS_SHUTDOWN_WAIT_SERVERS)
+			told_systemd(h->ctx,
+				     sdn_status("shutting down, waiting for "
+						"server connections to be "
+						"released"),
+				     "STATUS");
 	}
 }
 

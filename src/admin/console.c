@@ -424,11 +424,12 @@ static void cmd_shutdown(client_t *c, const cmd_t *cmd)
 		ev_stop(ctx->loop);
 		return;
 	}
-	if (strcasecmp(cmd->arg, "WAIT_FOR_CLIENTS") == 0 ||
-	    strcasecmp(cmd->arg, "WAIT_FOR_SERVERS") == 0) {
+	bool clients = strcasecmp(cmd->arg, "WAIT_FOR_CLIENTS") == 0;
+	if (clients || strcasecmp(cmd->arg, "WAIT_FOR_SERVERS") == 0) {
 		log_msg(&ctx->log, LOG_LOG, "SHUTDOWN %s command issued",
-			cmd->arg);
-		ctx->shutdown = PGS_SHUTDOWN_WAIT_CLIENTS;
+			clients ? "WAIT_FOR_CLIENTS" : "WAIT_FOR_SERVERS");
+		pgs_shutdown_begin(ctx, clients ? PGS_SHUTDOWN_WAIT_CLIENTS
+						: PGS_SHUTDOWN_WAIT_SERVERS);
 		admin_ok(c, "SHUTDOWN");
 		return;
 	}
@@ -542,6 +543,9 @@ static void cmd_set(client_t *c, const char *sql)
 			      "TLS settings could not be applied, still using "
 			      "old configuration");
 	}
+	/* The logger holds its own level (the command line's -v too). */
+	if (strcasecmp(key, "verbose") == 0)
+		c->ctx->log.verbose = c->ctx->cfg->verbose;
 	snprintf(tag, sizeof(tag), "SET %s=%s", key, val);
 	admin_ok(c, tag);
 }

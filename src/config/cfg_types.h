@@ -215,6 +215,7 @@ typedef struct cfg {
 	/* dangerous timeouts */
 	long query_timeout;
 	long query_wait_timeout;
+	long query_wait_notify; /* a NOTICE to a client queued this long */
 	long cancel_wait_timeout;
 	long client_idle_timeout;
 	long idle_transaction_timeout;

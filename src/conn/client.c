@@ -132,8 +132,7 @@ void client_accept(pgs_ctx_t *ctx, int lfd)
 		if (fd < 0)
 			return;
 		client_t *c = calloc(1, sizeof(*c));
-		uint32_t rcap =
-			(uint32_t)(cfg->pkt_buf > 8192 ? cfg->pkt_buf : 8192);
+		uint32_t rcap = client_rcap(cfg);
 		if (!c || conn_io_init(&c->io, fd, rcap, CONN_OBUF_MAX) < 0) {
 			free(c);
 			close(fd);

@@ -581,20 +581,25 @@ static void begin_auth(client_t *c, pool_db_t *db)
 	start_method(c);
 }
 
+#define OPTIONS_SYNTAX                                                         \
+	"unsupported options startup parameter: only '-c config=val' and "     \
+	"'--config=val' are allowed"
+
 /* One NAME=VALUE of the options parameter: a tracked variable is kept,
- * an ignored one dropped, anything else refused (PgBouncer's rules). */
+ * an ignored one dropped, anything else refused (PgBouncer's rules and
+ * words). */
 static bool take_option(client_t *c, char *kv)
 {
 	const cfg_t *cfg = c->ctx->cfg;
 	char *eq = strchr(kv, '=');
 	if (!eq || eq == kv) {
-		client_close(c, "08P01",
-			     "unsupported options startup parameter: "
-			     "invalid option %s",
-			     kv);
+		client_close(c, "08P01", OPTIONS_SYNTAX);
 		return false;
 	}
 	*eq = '\0';
+	char name[128];
+	snprintf(name, sizeof(name), "%s", kv);
+	/* PostgreSQL's spelling: a dash in a setting's name is '_'. */
 	for (char *p = kv; *p; p++)
 		if (*p == '-')
 			*p = '_';
@@ -607,12 +612,10 @@ static bool take_option(client_t *c, char *kv)
 	if (cfg_list_contains(cfg->ignore_startup_parameters, kv) ||
 	    cfg_list_contains(cfg->ignore_startup_parameters, "options"))
 		return true;
-	client_close(c, "08P01",
-		     "unsupported options startup parameter: parameter %s", kv);
+	client_close(c, "08P01", "unsupported startup parameter in options: %s",
+		     name);
 	return false;
 }
-
-#define OPTION_MAX 256
 
 static bool is_space(char ch)
 {
@@ -622,12 +625,17 @@ static bool is_space(char ch)
 /*
  * The options startup parameter as PostgreSQL reads it: words split on
  * spaces, a backslash takes the next character literally; each word is
- * "-c NAME=VALUE", "-cNAME=VALUE" or "--NAME=VALUE".
+ * "-c NAME=VALUE", "-cNAME=VALUE" or "--NAME=VALUE". A word is as long
+ * as the startup packet allows (an ignored value may be kilobytes).
  */
 static bool take_options(client_t *c, const char *opts)
 {
-	char word[OPTION_MAX];
-	bool want_c = false;
+	char *word = malloc(strlen(opts) + 1);
+	if (!word) {
+		client_close(c, "53200", "out of memory");
+		return false;
+	}
+	bool want_c = false, ok = true;
 	const char *p = opts;
 	for (;;) {
 		while (is_space(*p))
@@ -638,12 +646,6 @@ static bool take_options(client_t *c, const char *opts)
 		while (*p && !is_space(*p)) {
 			if (*p == '\\' && p[1])
 				p++;
-			if (n + 1 >= sizeof(word)) {
-				client_close(c, "08P01",
-					     "unsupported options startup "
-					     "parameter: parameter too long");
-				return false;
-			}
 			word[n++] = *p++;
 		}
 		word[n] = '\0';
@@ -658,21 +660,21 @@ static bool take_options(client_t *c, const char *opts)
 			   strncmp(word, "--", 2) == 0) {
 			kv = word + 2;
 		} else {
-			client_close(c, "08P01",
-				     "unsupported options startup parameter: "
-				     "only '-c option=value' is allowed");
-			return false;
+			client_close(c, "08P01", OPTIONS_SYNTAX);
+			ok = false;
+			break;
 		}
-		if (!take_option(c, kv))
-			return false;
+		if (!take_option(c, kv)) {
+			ok = false;
+			break;
+		}
 	}
-	if (want_c) {
-		client_close(c, "08P01",
-			     "unsupported options startup parameter: -c "
-			     "without a value");
-		return false;
+	if (ok && want_c) {
+		client_close(c, "08P01", OPTIONS_SYNTAX);
+		ok = false;
 	}
-	return true;
+	free(word);
+	return ok;
 }
 
 /* replication=database (logical) or a boolean (physical), as
@@ -829,13 +831,18 @@ static void handle_startup(client_t *c, const uint8_t *p, uint32_t len)
 		/* PostgreSQL sends the full version, 3.0 = 196608. */
 		pgp_wr_negotiate(&c->io.obuf, PGP_PROTO_MAJOR << 16, unsup,
 				 nunsup);
-	if (ctx->shutdown != PGS_RUNNING) {
+	bool console = admin_is_db(c->dbname);
+	/* The console stays open to the end (SHUTDOWN WAIT_FOR_*). A TCP
+	 * client accepted before SIGTERM closed the listeners is served: a
+	 * rolling restart must not fail the logins in flight. */
+	bool in_flight = ctx->shutdown == PGS_SHUTDOWN_WAIT_CLIENTS &&
+			 !c->addr.unix_sock;
+	if (ctx->shutdown != PGS_RUNNING && !console && !in_flight) {
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
 	if (!client_tls_required_ok(c))
 		return;
-	bool console = admin_is_db(c->dbname);
 	/* The console stays reachable when the pooler is full. */
 	if (ctx->client_count > ctx->cfg->max_client_conn && !console) {
 		client_close(c, "53300",
@@ -996,10 +1003,15 @@ bool client_login_process(client_t *c)
 		uint32_t len;
 		pgp_status_t st = pgp_frame_startup(p, avail, &len);
 		if (st == PGP_MORE) {
-			if (avail >= 4 && len > io->rcap)
-				st = PGP_TOOBIG;
-			else
+			/* A startup packet may be larger than pkt_buf (a
+			 * long options value): the buffer grows for it,
+			 * up to PgBouncer's 64 KiB, and shrinks after. */
+			if (avail >= 4 && len > io->rcap - io->rpos &&
+			    conn_io_reserve(io, len) < 0) {
+				client_close(c, "53200", "out of memory");
 				return false;
+			}
+			return false;
 		}
 		if (st != PGP_OK) {
 			client_close(c, "08P01", "bad startup packet");
@@ -1007,6 +1019,8 @@ bool client_login_process(client_t *c)
 		}
 		io->rpos += len;
 		handle_startup(c, p, len);
+		if (c->state != CL_JUSTFREE)
+			conn_io_shrink(io, client_rcap(c->ctx->cfg));
 		return true;
 	}
 	pgp_msg_t m;

@@ -60,6 +60,8 @@ void server_close(server_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void server_link(server_t *s, client_t *c);
 void server_reset(server_t *s, const char *sql);
+/* Run server_check_query on a used server (SV_TESTED until it answers). */
+void server_check(server_t *s, const char *sql);
 /* Run SQL on a linked server for the switchover, ahead of anything its
  * client sends next. KEEP: its one-row result goes to the client's
  * sw_replay / sw_error; else the result is dropped (a warm-up). */
@@ -110,11 +112,18 @@ int conn_tls_configure(pgs_ctx_t *ctx, bool reread, char *err, size_t errlen);
 void conn_tls_free(pgs_ctx_t *ctx);
 
 /* Shared socket helpers (conn/io.c). */
+/* "host:port", "[v6]:port" */
+void conn_addr_str(const conn_addr_t *a, char *out, size_t cap);
 void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
 	       const char *user, const conn_addr_t *a, const char *fmt,
 	       va_list ap);
 int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax);
 void conn_io_free(conn_io_t *io);
+/* Make room for a message of NEED bytes at the read position (moves the
+ * unread bytes to the front, grows the buffer); -1 when out of memory. */
+int conn_io_reserve(conn_io_t *io, uint32_t need);
+/* Give back what conn_io_reserve() grew, once the unread bytes fit. */
+void conn_io_shrink(conn_io_t *io, uint32_t cap);
 /* Read into free space: >0 bytes, 0 EOF, -1 nothing now (EAGAIN),
  * -2 error. */
 int conn_io_read(conn_io_t *io);

@@ -14,6 +14,9 @@
 
 /* client.c */
 #define client_var_index(c, name) conn_var_index((c)->ctx, (name))
+/* A client's read buffer: pkt_buf, at least 8 KiB. */
+#define client_rcap(cfg)                                                       \
+	((uint32_t)((cfg)->pkt_buf > 8192 ? (cfg)->pkt_buf : 8192))
 
 /* client_auth.c: run login-phase input; false when nothing more can be
  * done now. */

@@ -220,6 +220,7 @@ struct client {
 	int64_t connect_us;
 	int64_t request_us; /* last activity */
 	int64_t wait_us;    /* when it started waiting for a server */
+	bool wait_notified; /* told it is queued (query_wait_notify) */
 	int64_t query_us;   /* when the current query was sent */
 	int64_t xact_us;
 	int64_t idle_us; /* the last ReadyForQuery it was sent */
@@ -258,6 +259,11 @@ struct server {
 	bool dirty;   /* close instead of reuse (RECONNECT, target change) */
 	bool welcome; /* login sent ParameterStatus we should cache */
 	bool setting;
+	bool checking; /* SV_TESTED by server_check_query, not a reset */
+	/* our re-sync of the client's parameters is running, and the
+	 * tracked variables its SETs set (1 << var) */
+	bool resyncing;
+	uint32_t resync_mask;
 	bool in_copy;
 	bool ready_pending; /* released idle; serve the queue after flush */
 	bool parked;	    /* pre-warmed for a switchover, not usable yet */

@@ -40,6 +40,35 @@ void conn_io_free(conn_io_t *io)
 	buf_free(&io->obuf);
 }
 
+int conn_io_reserve(conn_io_t *io, uint32_t need)
+{
+	if (io->rpos > 0) {
+		memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
+		io->rlen -= io->rpos;
+		io->rpos = 0;
+	}
+	if (need <= io->rcap)
+		return 0;
+	uint8_t *nb = realloc(io->rbuf, need);
+	if (!nb)
+		return -1;
+	io->rbuf = nb;
+	io->rcap = need;
+	return 0;
+}
+
+void conn_io_shrink(conn_io_t *io, uint32_t cap)
+{
+	if (io->rcap <= cap || io->rlen - io->rpos > cap)
+		return;
+	conn_io_reserve(io, 0);
+	uint8_t *nb = realloc(io->rbuf, cap);
+	if (nb) {
+		io->rbuf = nb;
+		io->rcap = cap;
+	}
+}
+
 /* As much decrypted input as fits: a read stops short of the buffer only
  * when OpenSSL has nothing more without the socket. */
 __attribute__((noinline)) static int tls_io_read(conn_io_t *io)
@@ -140,6 +169,16 @@ int conn_io_flush(conn_io_t *io)
 	return 1;
 }
 
+void conn_addr_str(const conn_addr_t *a, char *out, size_t cap)
+{
+	/* PgBouncer's form: an IPv6 address in brackets, so the port
+	 * after it cannot be read as part of it. */
+	if (strchr(a->host, ':'))
+		snprintf(out, cap, "[%s]:%d", a->host, a->port);
+	else
+		snprintf(out, cap, "%s:%d", a->host, a->port);
+}
+
 void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
 	       const char *user, const conn_addr_t *a, const char *fmt,
 	       va_list ap)
@@ -150,7 +189,8 @@ void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* PgBouncer's prefix, which alerting greps: C-0x..: db/user@addr:port
 	 */
-	log_msg(lg, (log_level_t)lvl, "%c-%p: %s/%s@%s:%d %s", kind, ptr,
-		db ? db : "(nodb)", user ? user : "(nouser)", a->host, a->port,
-		msg);
+	char where[80];
+	conn_addr_str(a, where, sizeof(where));
+	log_msg(lg, (log_level_t)lvl, "%c-%p: %s/%s@%s %s", kind, ptr,
+		db ? db : "(nodb)", user ? user : "(nouser)", where, msg);
 }

@@ -333,9 +333,12 @@ void server_send_startup(server_t *s)
 		}
 	}
 	pgp_wr_startup(&s->io.obuf, names, values, n);
-	if (s->ctx->cfg->log_connections)
-		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
-			   s->local.host, s->local.port);
+	if (s->ctx->cfg->log_connections) {
+		char from[80];
+		conn_addr_str(&s->local, from, sizeof(from));
+		server_log(s, LOG_LOG, "new connection to server (from %s)",
+			   from);
+	}
 }
 
 /* A replication server's login failed: only its own client is told
@@ -541,6 +544,37 @@ static void handle_auth(server_t *s, pgp_reader_t *r)
 	}
 }
 
+/*
+ * The re-sync SETs are done. A parameter the server did not report back
+ * kept its value (PostgreSQL 14+ reports changes only): the client's
+ * value was another spelling of it ("ISO" for "ISO, MDY"), and the
+ * client takes the server's, so the next server with that setting needs
+ * no SET (PgBouncer's canonical values). A value the server refused
+ * never gets here: that closes the server and the client.
+ */
+static void resync_done(server_t *s)
+{
+	client_t *c = s->link;
+	uint32_t mask = s->resync_mask;
+	s->resync_mask = 0;
+	s->resyncing = false;
+	if (!c)
+		return;
+	for (int v = 0; mask; v++, mask >>= 1) {
+		if (!(mask & 1) || !s->vars[v] || !c->vars[v] ||
+		    strcmp(c->vars[v], s->vars[v]) == 0)
+			continue;
+		if (log_enabled(&s->ctx->log, LOG_DEBUG))
+			client_log(c, LOG_DEBUG,
+				   "varcache_set_canonical: setting %s to its "
+				   "canonical version %s -> %s",
+				   conn_var_name(s->ctx, v), c->vars[v],
+				   s->vars[v]);
+		free(c->vars[v]);
+		c->vars[v] = strdup(s->vars[v]);
+	}
+}
+
 /* Record a ParameterStatus on the server, and on its client when the
  * value changed because of something done on the client's behalf. */
 static void note_param(server_t *s, const uint8_t *body, uint32_t len,
@@ -556,6 +590,8 @@ static void note_param(server_t *s, const uint8_t *body, uint32_t len,
 	if (v >= 0) {
 		free(s->vars[v]);
 		s->vars[v] = strdup(val);
+		if (v < 32)
+			s->resync_mask &= ~(1u << v);
 		if (to_client && s->link) {
 			free(s->link->vars[v]);
 			s->link->vars[v] = strdup(val);
@@ -773,6 +809,21 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 				s->auth_error = strdup(msg ? msg : "error");
 			return;
 		}
+		if (s->resyncing && !s->replaying && s->link) {
+			/* The client's values cannot be had here: its query
+			 * must not run with the server's (PgBouncer's
+			 * words). */
+			client_t *c = s->link;
+			log_msg(&s->ctx->log, LOG_ERROR,
+				"varcache_apply failed: %s: %s",
+				sev ? sev : "ERROR", msg ? msg : "");
+			s->link = NULL;
+			c->link = NULL;
+			server_close(s, "invalid server parameter");
+			client_close(c, "08P01", "invalid server parameter");
+			return;
+		}
+		s->resync_mask = 0; /* refused: nothing to make canonical */
 		server_log(s, LOG_WARNING, "pooler query failed: %s",
 			   msg ? msg : "");
 		if ((s->replaying || s->capturing) && s->link &&
@@ -784,7 +835,11 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 				 msg ? msg : "");
 			s->link->sw_error = strdup(tmp);
 		}
-		if (s->state == SV_TESTED || s->state == SV_LOGIN)
+		/* A check query's error still proves the connection alive
+		 * (PgBouncer keeps such a server); a failed reset does not
+		 * leave it clean. */
+		if ((s->state == SV_TESTED && !s->checking) ||
+		    s->state == SV_LOGIN)
 			s->dirty = true;
 		return;
 	}
@@ -794,6 +849,8 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 			s->swallow_rfq--;
 		if (s->swallow_rfq > 0)
 			return;
+		if (s->resyncing)
+			resync_done(s);
 		s->capturing = false;
 		s->replaying = false;
 		if (s->auth_lookup) {
@@ -803,6 +860,7 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		if (s->state == SV_LOGIN) {
 			login_done(s);
 		} else if (s->state == SV_TESTED) {
+			s->checking = false;
 			if (s->dirty || s->tx_status != 'I') {
 				server_close(s, "server check failed");
 				return;
@@ -1084,7 +1142,7 @@ static bool process_pass(server_t *s)
 		return false;
 	if (s->ready_pending) {
 		s->ready_pending = false;
-		if (s->state == SV_IDLE)
+		if (s->state == SV_IDLE || s->state == SV_USED)
 			pool_server_ready(s);
 		if (s->state == SV_JUSTFREE)
 			return false;
@@ -1109,6 +1167,12 @@ void server_process(server_t *s)
 {
 	for (int pass = 0; pass < 1024 && process_pass(s); pass++)
 		;
+}
+
+void server_check(server_t *s, const char *sql)
+{
+	s->checking = true;
+	server_reset(s, sql);
 }
 
 void server_reset(server_t *s, const char *sql)
@@ -1156,7 +1220,8 @@ void server_link(server_t *s, client_t *c)
 			continue;
 		const char *name = conn_var_name(s->ctx, v);
 		if (v < VAR_COUNT) {
-			buf_printf(&sql, "SET %s = ", name);
+			buf_printf(&sql, "SET %s=", name);
+			s->resync_mask |= 1u << v;
 			append_literal(&sql, want);
 			buf_append(&sql, ";", 1);
 			continue;
@@ -1173,6 +1238,7 @@ void server_link(server_t *s, client_t *c)
 		free(s->vars[v]);
 		s->vars[v] = strdup(want);
 	}
+	s->resyncing = sql.len > 0;
 	if (c->sw_replay) {
 		/* A session moved by a switchover: restore its state before
 		 * anything the client sends. */
@@ -1186,6 +1252,9 @@ void server_link(server_t *s, client_t *c)
 	if (sql.len > 0 && buf_append(&sql, "", 1)) {
 		/* Pipelined ahead of the client's query: no extra round
 		 * trip; the replies are swallowed. */
+		if (log_enabled(&s->ctx->log, LOG_DEBUG))
+			server_log(s, LOG_DEBUG, "varcache_apply: %s",
+				   (const char *)sql.data);
 		pgp_wr_query(&s->io.obuf, (const char *)sql.data);
 		s->swallow_rfq++;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin/admin.h"
 #include "auth/auth.h"
@@ -18,6 +19,7 @@
 #include "metrics/stats.h"
 #include "pool/janitor.h"
 #include "pool/pool.h"
+#include "proto/pgp.h"
 #include "switch/switchover.h"
 
 static void janitor_timer(ev_loop_t *loop, void *data)
@@ -50,6 +52,16 @@ static void check_linked(pool_t *p, client_t *c, server_t *s, int64_t now)
 {
 	const cfg_t *cfg = p->ctx->cfg;
 	const pool_user_t *u = p->user;
+	/* server_fast_close: a session's server that RECONNECT (or a new
+	 * target) made obsolete goes at the end of its transaction, and
+	 * the client with it, so it notices (PgBouncer's words). */
+	if (cfg->server_fast_close && s->tx_status == 'I' &&
+	    (s->dirty || s->generation != p->db->generation) &&
+	    pool_mode(p) == CFG_POOL_SESSION && s->expect_rfq == 0 &&
+	    !s->in_copy && !s->unsynced && !s->prepq.n && c->fwd_left == 0) {
+		client_close(c, "08P01", "database configuration changed");
+		return;
+	}
 	if (s->tx_status != 'I' && c->xact_us &&
 	    over(now, c->xact_us,
 		 user_ms(u->transaction_timeout, cfg->transaction_timeout))) {
@@ -80,6 +92,22 @@ static void check_linked(pool_t *p, client_t *c, server_t *s, int64_t now)
 		client_close(c, "08P01", "client_idle_timeout");
 }
 
+/* query_wait_notify: a client queued that long hears why it waits,
+ * once per wait, in PgBouncer's words (which name no database). */
+static void notify_queued(pool_t *p, client_t *c, int64_t now)
+{
+	long after = p->ctx->cfg->query_wait_notify;
+	if (c->state != CL_WAITING || c->wait_notified ||
+	    !over(now, c->wait_us, after))
+		return;
+	c->wait_notified = true;
+	pgp_wr_notice(&c->io.obuf, "NOTICE", "00000",
+		      "No server connection available in postgres backend, "
+		      "client being queued");
+	if (client_flush(c))
+		client_update_io(c);
+}
+
 static void check_clients(pool_t *p, int64_t now)
 {
 	const cfg_t *cfg = p->ctx->cfg;
@@ -102,6 +130,8 @@ static void check_clients(pool_t *p, int64_t now)
 			 over(now, c->connect_us, cfg->client_login_timeout))
 			client_close(c, "08P01",
 				     "client_login_timeout (server down)");
+		else
+			notify_queued(p, c, now);
 	}
 	long idle_ms =
 		user_ms(p->user->client_idle_timeout, cfg->client_idle_timeout);
@@ -125,27 +155,29 @@ static void check_servers(pool_t *p, int64_t now)
 	int keep = p->db->min_pool_size >= 0 ? p->db->min_pool_size
 					     : cfg->min_pool_size;
 
-	statlist_for_each_safe(n, tmp, &p->idle_servers)
-	{
-		server_t *s = list_entry(n, server_t, node);
-		int total = pool_server_total(p);
-		if (s->dirty || s->generation != p->db->generation)
-			server_close(s, "database configuration changed");
-		else if (over(now, s->connect_us, pool_server_lifetime(p)) &&
-			 total > keep)
-			server_close(s, "server lifetime over");
-		else if (over(now, s->request_us, cfg->server_idle_timeout) &&
-			 total > keep)
-			server_close(s, "server idle timeout");
-		else if (over(now, s->request_us, cfg->server_check_delay) &&
-			 cfg->server_check_query && *cfg->server_check_query &&
-			 cfg->server_check_delay > 0)
-			/* PgBouncer's "<empty>" means an empty query string. */
-			server_reset(s, strcmp(cfg->server_check_query,
-					       "<empty>") == 0
-						? ""
-						: cfg->server_check_query);
-	}
+	/* Unused servers; one idle past server_check_delay becomes used:
+	 * it is checked when a client next needs it, not now. */
+	statlist_t *unused[] = {&p->idle_servers, &p->used_servers};
+	for (size_t i = 0; i < 2; i++)
+		statlist_for_each_safe(n, tmp, unused[i])
+		{
+			server_t *s = list_entry(n, server_t, node);
+			int total = pool_server_total(p);
+			if (s->dirty || s->generation != p->db->generation)
+				server_close(s,
+					     "database configuration changed");
+			else if (over(now, s->connect_us,
+				      pool_server_lifetime(p)) &&
+				 total > keep)
+				server_close(s, "server lifetime over");
+			else if (over(now, s->request_us,
+				      cfg->server_idle_timeout) &&
+				 total > keep)
+				server_close(s, "server idle timeout");
+			else if (s->state == SV_IDLE &&
+				 pool_check_due(p, s, now))
+				pool_server_state(s, SV_USED);
+		}
 	statlist_t *logins[] = {&p->login_servers, &p->parked_servers};
 	for (size_t i = 0; i < 2; i++)
 		statlist_for_each_safe(n, tmp, logins[i])
@@ -185,6 +217,48 @@ static void check_login_clients(pgs_ctx_t *ctx, int64_t now)
 	}
 }
 
+/* WAIT_FOR_SERVERS: no new work; servers go as they are released and
+ * clients still queued are told why (PgBouncer's words). */
+static int drain_servers(pgs_ctx_t *ctx)
+{
+	int left = 0;
+	list_node_t *n, *m, *tmp;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		statlist_for_each_safe(m, tmp, &p->waiting_clients)
+		{
+			client_close(list_entry(m, client_t, node), "08P01",
+				     "server shutting down");
+		}
+		statlist_t *unused[] = {&p->idle_servers, &p->used_servers};
+		for (size_t i = 0; i < 2; i++)
+			statlist_for_each_safe(m, tmp, unused[i])
+			{
+				server_close(list_entry(m, server_t, node),
+					     "pause mode");
+			}
+		left += pool_server_total(p) + p->parked_servers.count;
+	}
+	return left;
+}
+
+static void shutdown_tick(pgs_ctx_t *ctx)
+{
+	const char *why = NULL;
+	if (ctx->shutdown == PGS_SHUTDOWN_WAIT_SERVERS &&
+	    drain_servers(ctx) == 0)
+		why = "server connections dropped, exiting";
+	else if (ctx->shutdown == PGS_SHUTDOWN_WAIT_CLIENTS &&
+		 ctx->client_count <= 0)
+		/* Console clients count: PgBouncer waits for them too. */
+		why = "client connections dropped, exiting";
+	if (!why)
+		return;
+	log_msg(&ctx->log, LOG_LOG, "%s", why);
+	ctx->shutdown = PGS_SHUTDOWN_NOW;
+	ev_stop(ctx->loop);
+}
+
 void janitor_run(pgs_ctx_t *ctx)
 {
 	int64_t now = ev_now_us(ctx->loop);
@@ -196,19 +270,32 @@ void janitor_run(pgs_ctx_t *ctx)
 		pool_t *p = list_entry(n, pool_t, node);
 		check_clients(p, now);
 		check_servers(p, now);
-		if (!p->db->paused && !ctx->paused_all && !ctx->suspended &&
-		    (p->waiting_clients.count > 0 || p->db->min_pool_size > 0 ||
-		     ctx->cfg->min_pool_size > 0))
+		if (p->db->paused || ctx->paused_all || ctx->suspended)
+			continue;
+		if (p->waiting_clients.count > 0)
+			pool_kick(p);
+		else if (p->db->min_pool_size > 0 ||
+			 ctx->cfg->min_pool_size > 0)
 			pool_launch(p);
 	}
 	stats_tick(ctx, now);
 	admin_tick(ctx);
 	sw_tick(ctx);
-	if (ctx->shutdown == PGS_SHUTDOWN_WAIT_CLIENTS &&
-	    ctx->client_count - ctx->admin_clients.count <= 0) {
-		log_msg(&ctx->log, LOG_LOG, "all clients gone, shutting down");
-		ctx->shutdown = PGS_SHUTDOWN_NOW;
-		ev_stop(ctx->loop);
+	shutdown_tick(ctx);
+}
+
+void pgs_shutdown_begin(pgs_ctx_t *ctx, pgs_shutdown_t mode)
+{
+	ctx->shutdown = mode;
+	if (mode == PGS_SHUTDOWN_WAIT_SERVERS)
+		ctx->paused_all = true;
+	for (int i = 0; i < ctx->nlisteners; i++) {
+		pgs_listener_t *l = &ctx->listeners[i];
+		if (l->fd < 0 || strncmp(l->desc, "unix:", 5) == 0)
+			continue;
+		ev_io_del(ctx->loop, l->fd);
+		close(l->fd);
+		l->fd = -1;
 	}
 }
 

@@ -18,6 +18,10 @@
 
 void janitor_start(pgs_ctx_t *ctx);
 void janitor_run(pgs_ctx_t *ctx);
+/* A graceful shutdown (SHUTDOWN WAIT_FOR_CLIENTS / WAIT_FOR_SERVERS,
+ * SIGTERM, SIGINT): TCP listeners close, the Unix socket stays open for
+ * the console; the janitor exits when the clients (or servers) are gone. */
+void pgs_shutdown_begin(pgs_ctx_t *ctx, pgs_shutdown_t mode);
 /* Returns 0 on success, -1 if the new config had errors (old kept);
  * ERR gets the first error "file:line: message". */
 int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen);

@@ -180,6 +180,9 @@ pool_db_t *pool_db_lookup(pgs_ctx_t *ctx, const char *name)
 	pool_db_apply(db, e);
 	db->generation = 1;
 	list_append(&ctx->dbs, &db->node);
+	if (is_auto)
+		log_msg(&ctx->log, LOG_LOG, "registered new auto-database: %s",
+			name);
 	return db;
 }
 
@@ -410,6 +413,73 @@ static void link_and_run(server_t *s, client_t *c)
 	s->request_us = now;
 }
 
+static void serve_waiting(pool_t *p);
+
+/* The query that proves a used server alive, or NULL for none.
+ * "<empty>" (the default) is an empty query: the cheapest round trip. */
+static const char *check_query(const cfg_t *cfg)
+{
+	const char *q = cfg->server_check_query;
+	if (!q || !*q)
+		return NULL;
+	return strcmp(q, "<empty>") == 0 ? "" : q;
+}
+
+bool pool_check_due(const pool_t *p, const server_t *s, int64_t now)
+{
+	const cfg_t *cfg = p->ctx->cfg;
+	if (!check_query(cfg))
+		return false;
+	return cfg->server_check_delay == 0 ||
+	       now - s->request_us > cfg->server_check_delay * 1000;
+}
+
+/* Clients on the queue that want a server (not those waiting for a
+ * first login's welcome), counted up to LIMIT. */
+static int wanting(pool_t *p, int limit)
+{
+	int k = 0;
+	list_node_t *n;
+	for (n = p->waiting_clients.head.next;
+	     n != &p->waiting_clients.head && k < limit; n = n->next) {
+		client_t *w = list_entry(n, client_t, node);
+		k += w->state == CL_WAITING || w->state == CL_WAITING_AUTH;
+	}
+	return k;
+}
+
+/*
+ * No idle server for the queue: a used one (idle longer than
+ * server_check_delay, or released with a delay of 0) runs
+ * server_check_query first, one per waiting client beyond those the
+ * servers already being tested will serve (PgBouncer's order). A dead
+ * connection fails its check, not a client's query. True when a server
+ * became idle at once (its check was no longer due).
+ */
+static bool recheck_used(pool_t *p)
+{
+	if (p->used_servers.count == 0)
+		return false;
+	int64_t now = ev_now_us(p->ctx->loop);
+	int need = wanting(p, p->used_servers.count + p->tested_servers.count) -
+		   p->tested_servers.count;
+	bool idle = false;
+	list_node_t *n;
+	while (need-- > 0 && (n = statlist_first(&p->used_servers))) {
+		server_t *s = list_entry(n, server_t, node);
+		if (!pool_check_due(p, s, now)) {
+			pool_server_state(s, SV_IDLE);
+			idle = true;
+			continue;
+		}
+		if (log_enabled(&p->ctx->log, LOG_DEBUG))
+			server_log(s, LOG_DEBUG, "P: checking: %s",
+				   check_query(p->ctx->cfg));
+		server_check(s, check_query(p->ctx->cfg));
+	}
+	return idle;
+}
+
 void pool_request_server(client_t *c)
 {
 	pool_t *p = c->pool;
@@ -421,8 +491,13 @@ void pool_request_server(client_t *c)
 		}
 	}
 	c->wait_us = ev_now_us(c->ctx->loop);
+	c->wait_notified = false;
 	pool_client_state(c, CL_WAITING);
-	if (!pool_paused(p))
+	if (pool_paused(p))
+		return;
+	if (recheck_used(p))
+		serve_waiting(p);
+	else
 		pool_launch(p);
 }
 
@@ -435,7 +510,10 @@ void pool_request_auth(client_t *c)
 			server_auth_query(s, c);
 			return;
 		}
-		pool_launch(p);
+		if (recheck_used(p))
+			serve_waiting(p);
+		else
+			pool_launch(p);
 	}
 }
 
@@ -497,6 +575,8 @@ static void serve_waiting(pool_t *p)
 		if (!c)
 			return;
 		server_t *s = take_idle(p);
+		if (!s && recheck_used(p))
+			s = take_idle(p);
 		if (!s)
 			return;
 		if (c->state == CL_WAITING_AUTH) {
@@ -582,7 +662,10 @@ bool pool_release_server_idle(server_t *s)
 		server_reset(s, reset);
 		return false;
 	}
-	pool_server_state(s, SV_IDLE);
+	/* server_check_delay = 0: every reuse is checked first. */
+	pool_server_state(s, cfg->server_check_delay == 0 && check_query(cfg)
+				     ? SV_USED
+				     : SV_IDLE);
 	return true;
 }
 
@@ -671,7 +754,10 @@ static void launch_plain(pool_t *p, int64_t now)
 	const cfg_t *cfg = p->ctx->cfg;
 	int total = pool_group_total(p);
 	int limit = launch_limit(p, now);
-	int want = p->waiting_clients.count - p->login_servers.count;
+	/* Servers being checked, or to be, serve the queue before new
+	 * ones (a used server is checked when a client needs it). */
+	int want = p->waiting_clients.count - p->login_servers.count -
+		   p->tested_servers.count - p->used_servers.count;
 	int minp = p->db->min_pool_size >= 0 ? p->db->min_pool_size
 					     : cfg->min_pool_size;
 	if (total + want < minp)
@@ -716,7 +802,8 @@ void pool_launch(pool_t *p)
 	int64_t now = ev_now_us(ctx->loop);
 	pool_t *h = p->plain ? p->plain : p;
 
-	if (ctx->shutdown == PGS_SHUTDOWN_NOW || h->launching)
+	if (ctx->shutdown == PGS_SHUTDOWN_NOW ||
+	    ctx->shutdown == PGS_SHUTDOWN_WAIT_SERVERS || h->launching)
 		return;
 	if (p->login_error &&
 	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)

@@ -68,6 +68,8 @@ void pool_release_server(server_t *s);
  * pool_server_ready() once its own client's reply is flushed). Returns
  * true if the server is idle. */
 bool pool_release_server_idle(server_t *s);
+/* An idle server must pass server_check_query before reuse. */
+bool pool_check_due(const pool_t *p, const server_t *s, int64_t now);
 void pool_server_ready(server_t *s);
 void pool_launch(pool_t *p);
 /* Serve the queue with idle servers and launch what is missing (after a

@@ -152,6 +152,8 @@ struct pool {
 typedef enum pgs_shutdown {
 	PGS_RUNNING,
 	PGS_SHUTDOWN_WAIT_CLIENTS, /* SIGTERM: stop accepting, wait */
+	/* SIGINT: paused too; exit once no server is in use */
+	PGS_SHUTDOWN_WAIT_SERVERS,
 	PGS_SHUTDOWN_NOW,
 } pgs_shutdown_t;
 

@@ -11,8 +11,11 @@
 #define PGP_CODE_SSL	80877103u
 #define PGP_CODE_GSSENC 80877104u
 #define PGP_HDR_LEN	5
-/* PostgreSQL's own limit for a startup packet (MAX_STARTUP_PACKET_LENGTH). */
-#define PGP_MAX_STARTUP_LEN    10000
+/* PgBouncer 1.25's limit for a startup packet (measured: 65535 bytes
+ * pass, 65536 do not); PostgreSQL's own is 10000, but a pooler drops
+ * what it ignores (a long ignore_startup_parameters value) before the
+ * server sees it. */
+#define PGP_MAX_STARTUP_LEN    65535
 #define PGP_MAX_STARTUP_PARAMS 64
 #define PGP_MAX_CANCEL_KEY     256
 

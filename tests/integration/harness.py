@@ -539,8 +539,9 @@ class Pooler:
                 time.sleep(0.05)
         raise TimeoutError("pooler not ready after %ss: %r\n%s" % (timeout, last, self.log_text()[-4000:]))
 
-    def stop(self, sig=signal.SIGINT, timeout=5.0):
-        """Stop by PID: SIGINT (immediate shutdown), SIGKILL after TIMEOUT."""
+    def stop(self, sig=signal.SIGQUIT, timeout=5.0):
+        """Stop by PID: SIGQUIT (immediate shutdown; SIGINT waits for the
+        servers in use, as in PgBouncer), SIGKILL after TIMEOUT."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:

@@ -99,7 +99,7 @@ class Container:
     def pid(self):
         return self.proc.pid if self.proc else None
 
-    def stop(self, sig=signal.SIGINT, timeout=5.0):
+    def stop(self, sig=signal.SIGQUIT, timeout=5.0):
         if self.proc is None:
             return None
         if self.proc.poll() is None:

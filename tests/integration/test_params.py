@@ -31,10 +31,13 @@ def test_options_sets_tracked_variables(pooler_factory):
 
 
 @pytest.mark.parametrize("options,msg", [
-    ("-c work_mem=64MB", "unsupported options startup parameter: parameter work_mem"),
-    ("--", "unsupported options startup parameter"),
-    ("-x", "only '-c option=value' is allowed"),
-    ("-c " + "x" * 300 + "=1", "parameter too long"),
+    # PgBouncer 1.25's words
+    ("-c work_mem=64MB", "unsupported startup parameter in options: work_mem"),
+    ("--", "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed"),
+    ("-x", "only '-c config=val' and '--config=val' are allowed"),
+    ("-c timezone", "only '-c config=val' and '--config=val' are allowed"),
+    ("-c timezone=UTC -c", "only '-c config=val' and '--config=val' are allowed"),
+    ("-c " + "x" * 300 + "=1", "unsupported startup parameter in options: xxxxxxxx"),
 ])
 def test_unsupported_options_refused(pooler_factory, options, msg):
     p = pooler_factory(mode="transaction")

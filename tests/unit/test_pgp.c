@@ -367,11 +367,11 @@ static void test_startup_frame(void **state)
 		put_be32(h, l);
 		assert_int_equal(pgp_frame_startup(h, 16, &len), PGP_BAD);
 	}
-	/* PostgreSQL's maximum, then one more: refused from 4 bytes. */
+	/* The maximum, then one more: refused from 4 bytes. */
 	put_be32(h, PGP_MAX_STARTUP_LEN);
 	assert_int_equal(pgp_frame_startup(h, 16, &len), PGP_MORE);
 	assert_int_equal(len, PGP_MAX_STARTUP_LEN);
-	put_be32(h, 10001);
+	put_be32(h, PGP_MAX_STARTUP_LEN + 1);
 	assert_int_equal(pgp_frame_startup(h, 4, &len), PGP_TOOBIG);
 	put_be32(h, 0xffffffffu);
 	assert_int_equal(pgp_frame_startup(h, 4, &len), PGP_TOOBIG);
