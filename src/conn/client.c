@@ -174,15 +174,17 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	int64_t age = (ev_now_us(ctx->loop) - c->connect_us) / 1000000;
 	if (sqlstate && c->pool)
 		c->pool->db->client_errors++;
+	/* Logged before the client is told: whoever reads the log on the
+	 * error (PgBouncer's suite does) must find the line there. */
+	if (ctx->cfg->log_disconnections || sqlstate)
+		client_log(c, LOG_LOG, "closing because: %s (age=%llds)",
+			   reason, (long long)age);
 	if (sqlstate) {
 		if (ctx->cfg->log_pooler_errors)
 			client_log(c, LOG_WARNING, "pooler error: %s", reason);
 		pgp_wr_error(&c->io.obuf, "FATAL", sqlstate, reason);
 		conn_io_flush(&c->io);
 	}
-	if (ctx->cfg->log_disconnections || sqlstate)
-		client_log(c, LOG_LOG, "closing because: %s (age=%llds)",
-			   reason, (long long)age);
 
 	server_t *s = c->link;
 	if (s) {

@@ -227,7 +227,10 @@ static void login_done(client_t *c)
 	}
 	if (p->login_error && ev_now_us(ctx->loop) - p->last_login_fail_us <
 				      ctx->cfg->server_login_retry * 1000) {
-		client_close(c, "08P01", "%s", p->login_error);
+		client_close(c, "08P01",
+			     "server login has been failing, cached error: %s "
+			     "(server_login_retry)",
+			     p->login_error);
 		return;
 	}
 	c->wait_us = ev_now_us(ctx->loop);
@@ -887,7 +890,14 @@ static void sasl_final(client_t *c, const uint8_t *body, uint32_t len)
 		return;
 	}
 	if (st != SCRAM_OK) {
-		auth_failed(c);
+		if (c->lookup_missing) {
+			auth_failed(c);
+			return;
+		}
+		/* PgBouncer's words for a failed exchange; 28P01 as
+		 * PostgreSQL, which drivers key on. */
+		client_log(c, LOG_ERROR, "password authentication failed");
+		client_close(c, "28P01", "SASL authentication failed");
 		return;
 	}
 	pgp_wr_auth(&c->io.obuf, 12, out, outlen);

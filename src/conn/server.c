@@ -274,18 +274,38 @@ void server_send_startup(server_t *s)
 			   s->local.host, s->local.port);
 }
 
-/* The server refused our login for its credentials (SQLSTATE class 28):
- * every client queued on the pool would get the same answer, so all of
- * them get it now, as PgBouncer does, rather than at query_wait_timeout. */
-static void login_refused(server_t *s, const char *sqlstate, const char *msg)
+/* The server refused our login (an ErrorResponse): every client queued
+ * on the pool would get the same answer, so all of them get it now, with
+ * the server's SQLSTATE and words, as PgBouncer does, rather than at
+ * query_wait_timeout. */
+static void login_refused(server_t *s, const char *sev, const char *sqlstate,
+			  const char *msg)
 {
 	pool_t *p = s->pool;
 	char copy[512];
 	snprintf(copy, sizeof(copy), "%s", msg);
-	server_log(s, LOG_WARNING, "server login failed: %s", copy);
+	server_log(s, LOG_WARNING, "server login failed: %s %s", sev, copy);
+	pool_db_host_failed(p->db);
 	if (!s->parked)
 		pool_login_refused(p, sqlstate, copy);
 	server_close(s, "%s", copy);
+}
+
+static void connect_fail(server_t *s, const char *msg);
+
+static void login_error(server_t *s, const uint8_t *body, uint32_t len)
+{
+	const char *msg = pgp_error_field(body, len, 'M');
+	const char *sev = pgp_error_field(body, len, 'S');
+	const char *code = pgp_error_field(body, len, 'C');
+	/* "the database system is starting up": it will take us soon, so
+	 * the clients keep waiting as for a server not reachable yet. */
+	if (code && strcmp(code, "57P03") == 0) {
+		connect_fail(s, msg ? msg : "database system is starting up");
+		return;
+	}
+	login_refused(s, sev ? sev : "FATAL", code ? code : "08P01",
+		      msg ? msg : "unknown error");
 }
 
 static void login_fail(server_t *s, const char *msg)
@@ -667,11 +687,7 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		const char *msg = pgp_error_field(body, m->len, 'M');
 		const char *sev = pgp_error_field(body, m->len, 'S');
 		if (s->state == SV_LOGIN && s->auth_done < 2) {
-			const char *code = pgp_error_field(body, m->len, 'C');
-			if (code && strncmp(code, "28", 2) == 0 && msg)
-				login_refused(s, code, msg);
-			else
-				login_fail(s, msg ? msg : "unknown error");
+			login_error(s, body, m->len);
 			return;
 		}
 		if (sev &&

@@ -579,6 +579,10 @@ void pool_launch(pool_t *p)
 
 	if (ctx->shutdown == PGS_SHUTDOWN_NOW)
 		return;
+	/* PAUSE closes servers as they come free: one opened meanwhile
+	 * would only be closed again, and the PAUSE would never finish. */
+	if (p->db->paused || ctx->paused_all || ctx->suspended)
+		return;
 	/* Each replication client gets its own server (server_launch_repl). */
 	if (p->replication != POOL_REPL_NONE)
 		return;
