@@ -267,6 +267,11 @@ static bool process_admin(client_t *c)
 		client_close(c, "08P01", "invalid query message");
 		return false;
 	}
+	if (!c->admin_counted) {
+		c->admin_counted = true;
+		c->ctx->admin_stats.total.xact_count++;
+		c->ctx->admin_stats.total.query_count++;
+	}
 	admin_query(c, (const char *)body);
 	return true;
 }

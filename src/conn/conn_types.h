@@ -225,6 +225,7 @@ struct client {
 
 	/* admin console: a command waiting to complete (PAUSE, WAIT_CLOSE) */
 	int admin_wait;
+	bool admin_counted; /* its query is in the console's stats */
 	char *admin_wait_db;
 };
 

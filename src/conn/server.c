@@ -765,6 +765,7 @@ static void account_rfq(server_t *s, char status)
 	client_t *c = s->link;
 	pool_t *p = s->pool;
 	int64_t now = ev_now_us(s->ctx->loop);
+	int64_t qstart = s->query_us;
 	if (s->expect_rfq > 0)
 		s->expect_rfq--;
 	p->stats.total.query_count++;
@@ -776,9 +777,10 @@ static void account_rfq(server_t *s, char status)
 		c->idle_us = now;
 	if (status == 'I') {
 		p->stats.total.xact_count++;
-		if (c && c->xact_us)
-			p->stats.total.xact_time_us +=
-				(uint64_t)(now - c->xact_us);
+		/* An autocommit statement is a transaction of its own. */
+		int64_t xstart = c && c->xact_us ? c->xact_us : qstart;
+		if (xstart)
+			p->stats.total.xact_time_us += (uint64_t)(now - xstart);
 		if (c)
 			c->xact_us = 0;
 	} else if (c && !c->xact_us) {

@@ -113,3 +113,76 @@ def test_pause_with_waiting_clients_completes(pooler_factory):
         stop.set()
         t.join(30)
     assert not errors, errors
+
+
+# ---------------------------------------------------------------------------
+# SHOW: rows as PgBouncer 1.25.2 lists them
+
+
+def test_show_rows_as_pgbouncer(pg, pooler_factory):
+    port = pg.port
+    dbs = {
+        "zz": "host=%s port=%d dbname=postgres" % (HOST, port),
+        "lb": "host=%s,%s port=%d dbname=postgres" % (HOST, HOST, port),
+        "lbd": "host=%s,%s port=%d dbname=postgres load_balance_hosts=disable" % (HOST, HOST, port),
+        "aa": "host=%s port=%d dbname=postgres server_lifetime=77" % (HOST, port),
+    }
+    p = pooler_factory(mode="session", databases=dbs, users={"zed": "pool_size=4"},
+                       extra={"server_lifetime": 1800})
+    with p.connect(dbname="aa") as c:
+        c.execute("SELECT 1")
+        with p.connect(dbname="lbd") as c2:
+            c2.execute("SELECT 1")
+            d = rows(p, "DATABASES")
+            assert [r["name"] for r in d] == ["aa", "lb", "lbd", "pgbouncer", "zz"]
+            by = {r["name"]: r for r in d}
+            assert (by["aa"]["server_lifetime"], by["pgbouncer"]["server_lifetime"]) == ("77", "1800")
+            assert [by[n]["load_balance_hosts"] for n in ("aa", "lb", "lbd")] == [None, "round-robin", "disable"]
+
+            pools = rows(p, "POOLS")
+            assert [(r["database"], r["user"]) for r in pools] == \
+                [("aa", "postgres"), ("lbd", "postgres"), ("pgbouncer", "pgbouncer")]
+            assert pools[1]["load_balance_hosts"] == "disable"
+            assert int(pools[2]["cl_active"]) >= 1 and pools[2]["pool_mode"] == "statement"
+
+            users = {r["name"]: r for r in rows(p, "USERS")}
+            # auth_file's users, [users] entries and the console's user
+            assert {"alice", "md5user", "scramuser", "pgbouncer", "zed", "postgres"} <= set(users)
+            assert users["zed"]["pool_size"] == "        4" and users["alice"]["pool_size"] == ""
+            assert list(users) == sorted(users)
+
+            lists = {r["list"]: int(r["items"]) for r in rows(p, "LISTS")}
+            assert lists["users"] == len(users) and lists["databases"] == 5
+            assert lists["pools"] == len(pools)
+
+    stats = rows(p, "STATS")
+    # only databases that have pools, and the console's
+    assert [r["database"] for r in stats] == ["aa", "lbd", "pgbouncer"]
+    aa = stats[0]
+    assert int(aa["total_xact_count"]) == 1 and int(aa["total_xact_time"]) > 0
+    assert int(stats[2]["total_query_count"]) >= 1
+
+
+def test_console_connections_count_in_stats(pooler_factory):
+    """Each console connection counts one transaction and one query, at its
+    first query (PgBouncer 1.25.2 measured), in SHOW STATS and SHOW TOTALS."""
+    p = pooler_factory()
+
+    def console_stats():
+        with p.admin() as adm:
+            first = dict_of(adm, "SHOW STATS_TOTALS")["pgbouncer"]
+            again = dict_of(adm, "SHOW STATS_TOTALS")["pgbouncer"]
+            assert first == again  # the same connection counts once
+            return int(first["xact_count"]), int(first["query_count"])
+
+    x1, q1 = console_stats()
+    x2, q2 = console_stats()
+    assert (x2 - x1, q2 - q1) == (1, 1)
+    with p.admin() as adm:
+        totals = dict(simple_query(adm, "SHOW TOTALS")[1])
+    assert int(totals["total_xact_count"]) == x2 + 1
+
+
+def dict_of(conn, sql):
+    cols, rs = simple_query(conn, sql)
+    return {r[0]: dict(zip(cols, r)) for r in rs}
