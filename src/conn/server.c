@@ -76,6 +76,16 @@ bool server_flush(server_t *s)
 	return true;
 }
 
+/* No server object exists for a name that did not resolve; its line is
+ * the one PgBouncer logs for the server it closes. */
+static void log_unresolved(pool_t *p, const char *host, int port)
+{
+	log_msg(&p->ctx->log, LOG_LOG,
+		"S-(nil): %s/%s@%s:%d closing because: server DNS lookup "
+		"failed (age=0s)",
+		p->db->name, p->user->name, host ? host : "", port);
+}
+
 static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 			    int port, server_state_t st, bool parked)
 {
@@ -85,11 +95,19 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	int fd = sock_connect(host, port, cfg->unix_socket_dir, &addr, err,
 			      sizeof(err));
 	if (fd < 0) {
+		log_msg(&ctx->log, LOG_WARNING, "%s", err);
+		if (p && fd == -2)
+			log_unresolved(p, host, port);
+		/* As a connect that failed later: queued clients keep
+		 * waiting and the next try is after server_login_retry (on
+		 * the next host of a list), as in PgBouncer. */
 		if (p && !parked) {
 			pool_db_host_failed(p->db);
-			pool_login_failed(p, err);
+			pool_login_unreachable(p, fd == -2
+							  ? "server DNS lookup "
+							    "failed"
+							  : err);
 		}
-		log_msg(&ctx->log, LOG_WARNING, "%s", err);
 		return NULL;
 	}
 	server_t *s = calloc(1, sizeof(*s));

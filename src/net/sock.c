@@ -167,7 +167,7 @@ int sock_connect(const char *host, int port, const char *unix_dir,
 		if (rc != 0) {
 			snprintf(err, errlen, "could not resolve %s: %s", host,
 				 gai_strerror(rc));
-			return -1;
+			return -2;
 		}
 		memcpy(&ss, res->ai_addr, res->ai_addrlen);
 		sl = res->ai_addrlen;

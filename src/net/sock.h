@@ -27,8 +27,9 @@ int sock_listen_unix(const char *dir, int port, int backlog, int mode,
 		     char *err, size_t errlen);
 /* Accept one connection (non-blocking, close-on-exec). -1 with errno. */
 int sock_accept(int lfd, conn_addr_t *peer);
-/* Start a non-blocking connect; returns fd, or -1 with ERR. HOST NULL,
- * "" or starting with '/' means a unix socket in that dir (or UNIX_DIR). */
+/* Start a non-blocking connect; returns fd, or -1 with ERR (-2: HOST
+ * did not resolve). HOST NULL, "" or starting with '/' means a unix
+ * socket in that dir (or UNIX_DIR). */
 int sock_connect(const char *host, int port, const char *unix_dir,
 		 conn_addr_t *addr, char *err, size_t errlen);
 /* After a connect completes: 0, or -1 with ERR. */

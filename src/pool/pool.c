@@ -684,9 +684,10 @@ void pool_login_refused(pool_t *p, const char *sqlstate, const char *msg)
 
 void pool_login_unreachable(pool_t *p, const char *msg)
 {
-	free(p->login_error);
-	p->login_error = strdup(msg);
-	p->last_login_fail_us = ev_now_us(p->ctx->loop);
+	/* Not a login error: new clients are not failed fast with it (only
+	 * a refused login is cached, as in PgBouncer); launches wait. */
+	(void)msg;
+	p->last_connect_fail_us = ev_now_us(p->ctx->loop);
 }
 
 void pool_login_failed(pool_t *p, const char *msg)

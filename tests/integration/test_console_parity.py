@@ -186,3 +186,31 @@ def test_console_connections_count_in_stats(pooler_factory):
 def dict_of(conn, sql):
     cols, rs = simple_query(conn, sql)
     return {r[0]: dict(zip(cols, r)) for r in rs}
+
+
+# ---------------------------------------------------------------------------
+# host lists
+
+
+def test_unresolvable_first_host_is_skipped(pg, pooler_factory):
+    """host=unresolvable,127.0.0.1 with load_balance_hosts=disable: the
+    lookup failure is a connect failure (clients wait, the next try after
+    server_login_retry takes the next host), not an error for the clients."""
+    dbs = {"hl": "host=unresolvable-hostname.invalid,%s port=%d dbname=postgres "
+                 "load_balance_hosts=disable" % (HOST, pg.port)}
+    p = pooler_factory(mode="session", databases=dbs, extra={"server_login_retry": 1})
+    results = []
+
+    def client():
+        with p.connect(dbname="hl", connect_timeout=15) as c:
+            results.append(c.execute("SELECT 1").fetchone()[0])
+
+    ts = [threading.Thread(target=client) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    assert results == [1, 1]
+    log = p.log_text()
+    assert log.count("closing because: server DNS lookup failed") == 1, log
+    assert log.count("@127.0.0.1:%d new connection to server" % pg.port) == 2, log
