@@ -229,11 +229,15 @@ static void client_row(client_t *c, client_t *x, int64_t now,
 	char ptr[32], link[32], tlsbuf[128];
 	row_init(&r);
 	put_s(&r, "C");
-	put_s(&r, x->user);
-	put_s(&r, x->dbname);
+	put_s(&r, x->user ? x->user : "(nouser)");
+	put_s(&r, x->dbname ? x->dbname
+		  : x->pool ? x->pool->db->name
+			    : "(nodb)");
 	put_s(&r, repl_name(x->replication));
 	const char *st = x->state == CL_ACTIVE ? (x->link ? "active" : "idle")
-					       : "waiting";
+			 : x->state == CL_ACTIVE_CANCEL	 ? "active_cancel_req"
+			 : x->state == CL_WAITING_CANCEL ? "waiting_cancel_req"
+							 : "waiting";
 	put_s(&r, sock_state ? sock_state : st);
 	put_s(&r, x->addr.host);
 	put_i(&r, x->addr.port);
@@ -264,8 +268,8 @@ static void server_row(client_t *c, server_t *s, const char *sock_state)
 	row_t r;
 	char ptr[32], link[32], tlsbuf[128];
 	static const char *const names[] = {
-		"",	  "",	  "new",    "idle",
-		"active", "used", "tested", "active_cancel"};
+		"",	"",	  "new",	   "idle",	    "active",
+		"used", "tested", "active_cancel", "being_canceled"};
 	row_init(&r);
 	put_s(&r, "S");
 	put_s(&r, s->pool->user->name);
@@ -458,10 +462,14 @@ static void show_clients(client_t *c, bool servers)
 			each_list(c, &p->used_servers, true, now);
 			each_list(c, &p->tested_servers, true, now);
 			each_list(c, &p->login_servers, true, now);
+			each_list(c, &p->cancel_servers, true, now);
+			each_list(c, &p->canceled_servers, true, now);
 			each_list(c, &p->parked_servers, true, now);
 		} else {
 			each_list(c, &p->active_clients, false, now);
 			each_list(c, &p->waiting_clients, false, now);
+			each_list(c, &p->active_cancel_clients, false, now);
+			each_list(c, &p->waiting_cancel_clients, false, now);
 		}
 	}
 	free(pv);
@@ -513,11 +521,11 @@ static void pool_row(client_t *c, pool_t *p, int64_t now)
 	put_s(&r, p->user->name);
 	put_i(&r, p->active_clients.count);
 	put_i(&r, p->waiting_clients.count);
-	put_i(&r, 0);
-	put_i(&r, 0);
+	put_i(&r, p->active_cancel_clients.count);
+	put_i(&r, p->waiting_cancel_clients.count);
 	put_i(&r, p->active_servers.count);
-	put_i(&r, 0);
-	put_i(&r, 0);
+	put_i(&r, p->cancel_servers.count);
+	put_i(&r, p->canceled_servers.count);
 	put_i(&r, p->idle_servers.count);
 	put_i(&r, p->used_servers.count);
 	put_i(&r, p->tested_servers.count);

@@ -80,8 +80,11 @@ void client_log(client_t *c, int lvl, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	conn_vlog(&c->ctx->log, lvl, 'C', c, c->dbname, c->user, &c->addr, fmt,
-		  ap);
+	/* A cancel request has no startup names: its target's pool. */
+	const char *db = c->dbname ? c->dbname
+			 : c->pool ? c->pool->db->name
+				   : NULL;
+	conn_vlog(&c->ctx->log, lvl, 'C', c, db, c->user, &c->addr, fmt, ap);
 	va_end(ap);
 }
 
@@ -202,6 +205,17 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		c->repl_server = NULL;
 		server_close(rs, "replication client gone during login");
 	}
+	server_t *cs = c->cancel_conn;
+	if (cs) {
+		/* A cancel already sent runs to its end: its server stays
+		 * held until PostgreSQL has taken it. */
+		c->cancel_conn = NULL;
+		cs->cancel_req = NULL;
+		if (!cs->cancel_of)
+			server_close(cs, "client gave up on cancel request, "
+					 "so we also give up forwarding to "
+					 "server");
+	}
 	if (c->admin)
 		admin_client_gone(c);
 	pool_key_unregister(ctx, c);
@@ -209,7 +223,8 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		c->admin_user->client_count--;
 		c->admin_user = NULL;
 	}
-	if (c->pool && c->state != CL_LOGIN && c->state != CL_WAITING_AUTH) {
+	if (c->pool && c->state != CL_LOGIN && c->state != CL_WAITING_AUTH &&
+	    c->state != CL_WAITING_CANCEL && c->state != CL_ACTIVE_CANCEL) {
 		c->pool->db->client_count--;
 		if (c->login_user)
 			c->login_user->client_count--;

@@ -753,10 +753,21 @@ static void handle_cancel(client_t *c, const pgp_startup_t *st)
 		      ((uint32_t)st->cancel_key[1] << 16) |
 		      ((uint32_t)st->cancel_key[2] << 8) | st->cancel_key[3];
 	client_t *target = pool_key_find(c->ctx, st->cancel_pid, key);
-	if (target && target->link)
-		server_cancel(c->ctx, target->link);
-	/* PostgreSQL closes a cancel connection without a reply. */
-	client_close(c, NULL, "client cancel request");
+	/* PostgreSQL closes a cancel connection without a reply; so does
+	 * every outcome here, in PgBouncer's words. */
+	if (!target) {
+		client_close(c, NULL, "failed cancel request");
+		return;
+	}
+	if (target->admin) {
+		client_close(c, NULL, "cancel request for console client");
+		return;
+	}
+	if (!target->pool || !pool_cancel_target(target->pool, target->id)) {
+		client_close(c, NULL, "cancel request for idle client");
+		return;
+	}
+	pool_cancel_request(c, target);
 }
 
 /* PgBouncer's rule: the OS user pgswitch runs as may always reach the

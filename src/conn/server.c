@@ -101,7 +101,7 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 		/* As a connect that failed later: queued clients keep
 		 * waiting and the next try is after server_login_retry (on
 		 * the next host of a list), as in PgBouncer. */
-		if (p && !parked) {
+		if (p && !parked && st != SV_CANCEL) {
 			pool_db_host_failed(p->db);
 			pool_login_unreachable(p, fd == -2
 							  ? "server DNS lookup "
@@ -173,6 +173,19 @@ server_t *server_prewarm(pool_t *p, const char *host, int port)
 	return server_new(p->ctx, p, host, port, SV_LOGIN, true);
 }
 
+server_t *server_launch_cancel(pool_t *p, client_t *req, server_t *target)
+{
+	/* The target's own host: on a host list another host would not
+	 * know the backend. */
+	server_t *s = server_new(p->ctx, p, target->target_host,
+				 target->target_port, SV_CANCEL, false);
+	if (!s)
+		return NULL;
+	s->cancel_req = req;
+	req->cancel_conn = s;
+	return s;
+}
+
 void server_cancel(pgs_ctx_t *ctx, server_t *target)
 {
 	server_t *s = server_new(ctx, NULL, target->target_host,
@@ -203,10 +216,18 @@ void server_close(server_t *s, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 
-	if (s->state != SV_CANCEL && ctx->cfg->log_disconnections) {
+	if ((s->state != SV_CANCEL || s->pool) &&
+	    ctx->cfg->log_disconnections) {
 		int64_t age = (ev_now_us(ctx->loop) - s->connect_us) / 1000000;
 		server_log(s, LOG_LOG, "closing because: %s (age=%llds)",
 			   reason, (long long)age);
+	}
+	client_t *req = s->cancel_req;
+	if (req) {
+		/* Its socket closes now: libpq's cancel returns on that. */
+		s->cancel_req = NULL;
+		req->cancel_conn = NULL;
+		client_close(req, NULL, "%s", reason);
 	}
 	client_t *c = s->link;
 	if (c) {
@@ -238,7 +259,14 @@ void server_close(server_t *s, const char *fmt, ...)
 	pool_server_state(s, SV_JUSTFREE);
 	/* Clients may be waiting for a replacement; a frozen pool launches
 	 * when it thaws (its pre-warmed servers may cover them). */
-	if (s->pool && old != SV_CANCEL && !s->parked && !s->pool->db->frozen &&
+	if (s->pool && old == SV_CANCEL) {
+		pool_cancel_done(s->pool, s->cancel_of);
+		return;
+	}
+	if (s->pool && !s->parked && !s->pool->db->frozen &&
+	    s->pool->waiting_cancel_clients.count > 0)
+		pool_cancel_launch(s->pool);
+	if (s->pool && !s->parked && !s->pool->db->frozen &&
 	    s->pool->waiting_clients.count > 0)
 		pool_launch(s->pool);
 }
@@ -1126,6 +1154,35 @@ void server_link(server_t *s, client_t *c)
 	s->pool->stats.total.server_assignment_count++;
 }
 
+/* A client's cancel connection is up: cancel only if its target is
+ * still in the query the request was for (PgBouncer's check), and count
+ * it on that server until the server closes this connection. */
+static bool cancel_target_ok(server_t *s)
+{
+	client_t *req = s->cancel_req;
+	if (!req) {
+		server_close(s, "client gave up on cancel request, so we also "
+				"give up forwarding to server");
+		return false;
+	}
+	server_t *t = pool_cancel_target(s->pool, req->cancel_target_id);
+	if (!t) {
+		/* The request's close closes this connection too. */
+		client_close(req, NULL,
+			     "not sending cancel request for client that is "
+			     "now idle");
+		return false;
+	}
+	s->cancel_pid = t->be_pid;
+	s->cancel_key = t->be_key;
+	s->cancel_of = t->id;
+	t->cancels_inflight++;
+	if (s->ctx->cfg->log_connections)
+		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
+			   s->local.host, s->local.port);
+	return true;
+}
+
 static void on_connected(server_t *s)
 {
 	char err[256];
@@ -1139,6 +1196,8 @@ static void on_connected(server_t *s)
 	}
 	s->connected = true;
 	sock_local(s->io.fd, &s->local);
+	if (s->state == SV_CANCEL && s->pool && !cancel_target_ok(s))
+		return;
 	if (s->state == SV_CANCEL) {
 		uint8_t key[4] = {(uint8_t)(s->cancel_key >> 24),
 				  (uint8_t)(s->cancel_key >> 16),
@@ -1165,7 +1224,7 @@ static bool read_input(server_t *s)
 	if (n != 0 && n != -2)
 		return true;
 	if (s->state == SV_CANCEL)
-		server_close(s, "cancel request sent");
+		server_close(s, "successfully sent cancel request");
 	else if (s->state == SV_LOGIN)
 		connect_fail(s, "server closed the connection during login");
 	else

@@ -255,6 +255,10 @@ pool_t *pool_get_repl(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user,
 	statlist_init(&p->tested_servers);
 	statlist_init(&p->login_servers);
 	statlist_init(&p->parked_servers);
+	statlist_init(&p->waiting_cancel_clients);
+	statlist_init(&p->active_cancel_clients);
+	statlist_init(&p->cancel_servers);
+	statlist_init(&p->canceled_servers);
 	list_append(&ctx->pools, &p->node);
 	return p;
 }
@@ -292,7 +296,8 @@ int pool_server_total(const pool_t *p)
 {
 	return p->active_servers.count + p->idle_servers.count +
 	       p->used_servers.count + p->tested_servers.count +
-	       p->login_servers.count;
+	       p->login_servers.count + p->cancel_servers.count +
+	       p->canceled_servers.count;
 }
 
 /* ---- state lists ---- */
@@ -310,6 +315,10 @@ static statlist_t *client_list(client_t *c, client_state_t st)
 	case CL_ACTIVE:
 		return c->admin ? &ctx->admin_clients
 				: &c->pool->active_clients;
+	case CL_WAITING_CANCEL:
+		return &c->pool->waiting_cancel_clients;
+	case CL_ACTIVE_CANCEL:
+		return &c->pool->active_cancel_clients;
 	case CL_JUSTFREE:
 		return &ctx->justfree_clients;
 	default:
@@ -334,7 +343,9 @@ static statlist_t *server_list(server_t *s, server_state_t st)
 	case SV_TESTED:
 		return &p->tested_servers;
 	case SV_CANCEL:
-		return &s->ctx->cancel_servers;
+		return p ? &p->cancel_servers : &s->ctx->cancel_servers;
+	case SV_BEING_CANCELED:
+		return &p->canceled_servers;
 	case SV_JUSTFREE:
 		return &s->ctx->justfree_servers;
 	default:
@@ -521,6 +532,8 @@ bool pool_release_server_idle(server_t *s)
 		server_close(s, "replication connection closed");
 		return false;
 	}
+	if (pool_cancel_hold(s))
+		return false;
 	/* 0: each server connection is used once, then closed (PgBouncer's
 	 * documented meaning). */
 	int lifetime = pool_server_lifetime(p);
@@ -930,6 +943,7 @@ void pool_obsolete_servers(pgs_ctx_t *ctx, pool_db_t *db, const char *why)
 		mark_dirty(&p->active_servers);
 		mark_dirty(&p->tested_servers);
 		mark_dirty(&p->login_servers);
+		mark_dirty(&p->canceled_servers);
 		close_idle(&p->idle_servers, why);
 		close_idle(&p->used_servers, why);
 	}
@@ -959,7 +973,8 @@ int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db)
 		     count_dirty(&p->idle_servers) +
 		     count_dirty(&p->used_servers) +
 		     count_dirty(&p->tested_servers) +
-		     count_dirty(&p->login_servers);
+		     count_dirty(&p->login_servers) +
+		     count_dirty(&p->canceled_servers);
 	}
 	return k;
 }
@@ -1024,6 +1039,18 @@ static void close_clients(statlist_t *l)
 	}
 }
 
+/* CancelRequest sockets are closed without a word, as PostgreSQL
+ * closes them. */
+static void close_cancels(statlist_t *l)
+{
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, l)
+	{
+		client_close(list_entry(n, client_t, node), NULL,
+			     "pooler is shutting down");
+	}
+}
+
 static void close_servers(statlist_t *l)
 {
 	list_node_t *n, *tmp;
@@ -1042,6 +1069,10 @@ void pool_close_all(pgs_ctx_t *ctx)
 		pool_t *p = list_entry(n, pool_t, node);
 		close_clients(&p->active_clients);
 		close_clients(&p->waiting_clients);
+		close_cancels(&p->waiting_cancel_clients);
+		close_cancels(&p->active_cancel_clients);
+		close_servers(&p->cancel_servers);
+		close_servers(&p->canceled_servers);
 		close_servers(&p->active_servers);
 		close_servers(&p->idle_servers);
 		close_servers(&p->used_servers);

@@ -109,6 +109,13 @@ struct pool {
 	/* Pre-warmed for a switchover target (SV_LOGIN or SV_IDLE, parked
 	 * set): not handed out, not counted, until adopted. */
 	statlist_t parked_servers;
+	/* CancelRequests for this pool's clients (PgBouncer's lists): the
+	 * requests, the connections carrying them (SV_CANCEL), and servers
+	 * released while a sent cancel is not done (SV_BEING_CANCELED). */
+	statlist_t waiting_cancel_clients;
+	statlist_t active_cancel_clients;
+	statlist_t cancel_servers;
+	statlist_t canceled_servers;
 
 	/* The server's ParameterStatus set at login: what clients are told. */
 	bool welcome_ready;

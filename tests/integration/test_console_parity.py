@@ -214,3 +214,67 @@ def test_unresolvable_first_host_is_skipped(pg, pooler_factory):
     log = p.log_text()
     assert log.count("closing because: server DNS lookup failed") == 1, log
     assert log.count("@127.0.0.1:%d new connection to server" % pg.port) == 2, log
+
+
+# ---------------------------------------------------------------------------
+# cancel requests
+
+
+def _cancel_in(conn, delay):
+    def later():
+        time.sleep(delay)
+        conn.cancel()
+    t = threading.Thread(target=later, daemon=True)
+    t.start()
+    return t
+
+
+def test_cancel_beyond_pool_size(pooler_factory):
+    """Every server busy (pool_size=1): the cancel takes a connection past
+    the pool's size and the libpq cancel returns once it was delivered."""
+    p = pooler_factory(pool_size=1)
+    with p.connect() as c:
+        t = _cancel_in(c, 0.5)
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("SELECT pg_sleep(10)")
+        t.join(5)
+        assert c.execute("SELECT 1").fetchone() == (1,)
+    log_has(p, "closing because: successfully sent cancel request")
+
+
+def test_late_cancels_do_not_hit_the_next_client(pooler_factory):
+    """PgBouncer PR #717: one server, client 2 queued behind client 1, a
+    burst of cancels for client 1: only client 1's query is cancelled; the
+    server is handed to client 2 after the cancels are done."""
+    p = pooler_factory(pool_size=1, mode="transaction")
+    c1, c2 = p.connect(), p.connect()
+    try:
+        t2, box2 = None, {}
+        t1, box1 = run_in_thread(c1.execute, "SELECT pg_sleep(5)")
+        time.sleep(0.5)
+        t2, box2 = run_in_thread(c2.execute, "SELECT pg_sleep(1)")
+        time.sleep(0.5)
+        cancels = [threading.Thread(target=c1.cancel) for _ in range(40)]
+        for t in cancels:
+            t.start()
+        for t in cancels:
+            t.join(10)
+        t1.join(10)
+        t2.join(10)
+        assert isinstance(box1.get("error"), psycopg.errors.QueryCanceled), box1
+        assert "error" not in box2, box2
+    finally:
+        c1.close()
+        c2.close()
+    log = p.log_text()
+    assert "closing because: cancel request for idle client" in log or \
+        "not sending cancel request for client that is now idle" in log
+
+
+def test_cancel_of_idle_client_is_dropped(pooler_factory):
+    p = pooler_factory()
+    with p.connect() as c:
+        c.execute("SELECT 1")
+        c.cancel()
+        assert c.execute("SELECT 2").fetchone() == (2,)
+    log_has(p, "closing because: cancel request for idle client")
