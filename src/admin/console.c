@@ -296,10 +296,11 @@ static void kill_db(pgs_ctx_t *ctx, pool_db_t *db)
 				client_close(list_entry(m, client_t, node),
 					     "08P01", "database removed");
 			}
-		statlist_t *svs[] = {&p->active_servers, &p->idle_servers,
-				     &p->used_servers,	 &p->tested_servers,
-				     &p->login_servers,	 &p->parked_servers};
-		for (size_t i = 0; i < 6; i++)
+		statlist_t *svs[] = {&p->active_servers,  &p->idle_servers,
+				     &p->used_servers,	  &p->tested_servers,
+				     &p->login_servers,	  &p->parked_servers,
+				     &p->canceled_servers};
+		for (size_t i = 0; i < 7; i++)
 			statlist_for_each_safe(m, tmp, svs[i])
 			{
 				server_close(list_entry(m, server_t, node),

@@ -6,11 +6,13 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include "admin/admin_int.h"
+#include "auth/auth.h"
 #include "config/cfg.h"
 #include "conn/conn.h"
 #include "metrics/stats.h"
@@ -94,6 +96,80 @@ static void emit(client_t *c, row_t *r)
 	admin_row(c, r->vals, r->n);
 }
 
+/* PgBouncer keeps its databases and pools sorted by name; listings in
+ * that order read the same in both. The console's own database and pool
+ * ("pgbouncer") take their place among them. */
+static int db_cmp(const void *a, const void *b)
+{
+	const pool_db_t *x = *(pool_db_t *const *)a;
+	const pool_db_t *y = *(pool_db_t *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+static int pool_cmp(const void *a, const void *b)
+{
+	const pool_t *x = *(pool_t *const *)a;
+	const pool_t *y = *(pool_t *const *)b;
+	int d = strcmp(x->db->name, y->db->name);
+	if (d)
+		return d;
+	d = strcmp(x->user->name, y->user->name);
+	return d ? d : (int)x->replication - (int)y->replication;
+}
+
+/* Databases (not removed) sorted; free() the result. NULL when empty. */
+static pool_db_t **sorted_dbs(pgs_ctx_t *ctx, size_t *n)
+{
+	size_t cap = 0;
+	list_node_t *it;
+	for (it = ctx->dbs.next; it != &ctx->dbs; it = it->next)
+		cap++;
+	*n = 0;
+	pool_db_t **v = cap ? malloc(cap * sizeof(*v)) : NULL;
+	if (!v)
+		return NULL;
+	for (it = ctx->dbs.next; it != &ctx->dbs; it = it->next) {
+		pool_db_t *db = list_entry(it, pool_db_t, node);
+		if (!db->removed)
+			v[(*n)++] = db;
+	}
+	qsort(v, *n, sizeof(*v), db_cmp);
+	return v;
+}
+
+static pool_t **sorted_pools(pgs_ctx_t *ctx, size_t *n)
+{
+	size_t cap = 0;
+	list_node_t *it;
+	for (it = ctx->pools.next; it != &ctx->pools; it = it->next)
+		cap++;
+	*n = 0;
+	pool_t **v = cap ? malloc(cap * sizeof(*v)) : NULL;
+	if (!v)
+		return NULL;
+	for (it = ctx->pools.next; it != &ctx->pools; it = it->next)
+		v[(*n)++] = list_entry(it, pool_t, node);
+	qsort(v, *n, sizeof(*v), pool_cmp);
+	return v;
+}
+
+/* Whether the console's entry goes before NAME (and has not gone yet). */
+static bool admin_first(bool *done, const char *name)
+{
+	if (*done || strcmp(name, "pgbouncer") < 0)
+		return false;
+	*done = true;
+	return true;
+}
+
+/* The load_balance_hosts column: set only for a host list. */
+static const char *lb_hosts(const pool_db_t *db)
+{
+	if (!db->host || !strchr(db->host, ','))
+		return NULL;
+	return db->load_balance_hosts ? "round-robin" : "disable";
+}
+
 static const pgp_field_t sock_fields[] = {
 	{"type", T},
 	{"user", T},
@@ -155,11 +231,15 @@ static void client_row(client_t *c, client_t *x, int64_t now,
 	char ptr[32], link[32], tlsbuf[128];
 	row_init(&r);
 	put_s(&r, "C");
-	put_s(&r, x->user);
-	put_s(&r, x->dbname);
+	put_s(&r, x->user ? x->user : "(nouser)");
+	put_s(&r, x->dbname ? x->dbname
+		  : x->pool ? x->pool->db->name
+			    : "(nodb)");
 	put_s(&r, repl_name(x->replication));
 	const char *st = x->state == CL_ACTIVE ? (x->link ? "active" : "idle")
-					       : "waiting";
+			 : x->state == CL_ACTIVE_CANCEL	 ? "active_cancel_req"
+			 : x->state == CL_WAITING_CANCEL ? "waiting_cancel_req"
+							 : "waiting";
 	put_s(&r, sock_state ? sock_state : st);
 	put_s(&r, x->addr.host);
 	put_i(&r, x->addr.port);
@@ -192,8 +272,8 @@ static void server_row(client_t *c, server_t *s, const char *sock_state)
 	row_t r;
 	char ptr[32], link[32], tlsbuf[128];
 	static const char *const names[] = {
-		"",	  "",	  "new",    "idle",
-		"active", "used", "tested", "active_cancel"};
+		"",	"",	  "new",	   "idle",	    "active",
+		"used", "tested", "active_cancel", "being_canceled"};
 	row_init(&r);
 	put_s(&r, "S");
 	put_s(&r, s->pool->user->name);
@@ -349,6 +429,8 @@ static void show_totals(client_t *c)
 		stats_add(&tot, &list_entry(n, pool_t, node)->stats.total);
 	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next)
 		stats_add(&avg, &list_entry(n, pool_db_t, node)->stats.avg);
+	stats_add(&tot, &ctx->admin_stats.total);
+	stats_add(&avg, &ctx->admin_stats.avg);
 	const uint64_t tv[] = {tot.server_assignment_count,
 			       tot.xact_count,
 			       tot.query_count,
@@ -392,28 +474,35 @@ static void show_clients(client_t *c, bool servers)
 	pgs_ctx_t *ctx = c->ctx;
 	int64_t now = ev_now_us(ctx->loop);
 	admin_row_desc(c, sock_fields, 21);
-	list_node_t *n;
-	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
+	size_t np;
+	pool_t **pv = sorted_pools(ctx, &np);
+	bool admin_done = servers;
+	for (size_t i = 0; i < np; i++) {
+		pool_t *p = pv[i];
+		if (admin_first(&admin_done, p->db->name))
+			each_list(c, &ctx->admin_clients, false, now);
 		if (servers) {
 			each_list(c, &p->active_servers, true, now);
 			each_list(c, &p->idle_servers, true, now);
 			each_list(c, &p->used_servers, true, now);
 			each_list(c, &p->tested_servers, true, now);
 			each_list(c, &p->login_servers, true, now);
+			each_list(c, &p->cancel_servers, true, now);
+			each_list(c, &p->canceled_servers, true, now);
 			each_list(c, &p->parked_servers, true, now);
 		} else {
 			each_list(c, &p->active_clients, false, now);
 			each_list(c, &p->waiting_clients, false, now);
+			each_list(c, &p->active_cancel_clients, false, now);
+			each_list(c, &p->waiting_cancel_clients, false, now);
 		}
 	}
-	if (!servers)
+	free(pv);
+	if (!admin_done)
 		each_list(c, &ctx->admin_clients, false, now);
 	admin_ok(c, "SHOW");
 }
 
-/* A pool's row counts its replication connections too: PgBouncer keeps
- * them in the same pool. */
 typedef struct pool_counts {
 	int cl_active, cl_waiting, sv_active, sv_idle, sv_used, sv_tested;
 	int sv_login;
@@ -435,124 +524,154 @@ static void add_counts(pool_counts_t *k, const pool_t *p)
 		k->first_wait_us = w;
 }
 
+static const pgp_field_t pool_fields[] = {
+	{"database", T},
+	{"user", T},
+	{"cl_active", I4},
+	{"cl_waiting", I4},
+	{"cl_active_cancel_req", I4},
+	{"cl_waiting_cancel_req", I4},
+	{"sv_active", I4},
+	{"sv_active_cancel", I4},
+	{"sv_being_canceled", I4},
+	{"sv_idle", I4},
+	{"sv_used", I4},
+	{"sv_tested", I4},
+	{"sv_login", I4},
+	{"maxwait", I4},
+	{"maxwait_us", I4},
+	{"pool_mode", T},
+	{"load_balance_hosts", T},
+};
+
+/* The console's pool: its clients are active, it has no servers. */
+static void admin_pool_row(client_t *c)
+{
+	row_t r;
+	row_init(&r);
+	put_s(&r, "pgbouncer");
+	put_s(&r, "pgbouncer");
+	put_i(&r, c->ctx->admin_clients.count);
+	for (int i = 0; i < 12; i++)
+		put_i(&r, 0);
+	put_s(&r, "statement");
+	put_s(&r, NULL);
+	emit(c, &r);
+}
+
+/* A pool's row counts its replication connections too: PgBouncer keeps
+ * them in the same pool. */
+static void pool_row(client_t *c, pool_t *p, int64_t now)
+{
+	pool_counts_t k = {0};
+	add_counts(&k, p);
+	for (int i = 0; i < 2; i++)
+		if (p->repl[i])
+			add_counts(&k, p->repl[i]);
+	row_t r;
+	row_init(&r);
+	put_s(&r, p->db->name);
+	put_s(&r, p->user->name);
+	put_i(&r, k.cl_active);
+	put_i(&r, k.cl_waiting);
+	put_i(&r, p->active_cancel_clients.count);
+	put_i(&r, p->waiting_cancel_clients.count);
+	put_i(&r, k.sv_active);
+	put_i(&r, p->cancel_servers.count);
+	put_i(&r, p->canceled_servers.count);
+	put_i(&r, k.sv_idle);
+	put_i(&r, k.sv_used);
+	put_i(&r, k.sv_tested);
+	put_i(&r, k.sv_login);
+	int64_t w = k.first_wait_us ? now - k.first_wait_us : 0;
+	put_i(&r, w / 1000000);
+	put_i(&r, w % 1000000);
+	put_s(&r, cfg_pool_mode_name((cfg_pool_mode_t)pool_mode(p)));
+	put_s(&r, lb_hosts(p->db));
+	emit(c, &r);
+}
+
 static void show_pools(client_t *c)
 {
-	static const pgp_field_t f[] = {
-		{"database", T},
-		{"user", T},
-		{"cl_active", I4},
-		{"cl_waiting", I4},
-		{"cl_active_cancel_req", I4},
-		{"cl_waiting_cancel_req", I4},
-		{"sv_active", I4},
-		{"sv_active_cancel", I4},
-		{"sv_being_canceled", I4},
-		{"sv_idle", I4},
-		{"sv_used", I4},
-		{"sv_tested", I4},
-		{"sv_login", I4},
-		{"maxwait", I4},
-		{"maxwait_us", I4},
-		{"pool_mode", T},
-		{"load_balance_hosts", T},
-	};
 	pgs_ctx_t *ctx = c->ctx;
 	int64_t now = ev_now_us(ctx->loop);
-	admin_row_desc(c, f, 17);
-	list_node_t *n;
-	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->plain)
-			continue;
-		pool_counts_t k = {0};
-		add_counts(&k, p);
-		for (int i = 0; i < 2; i++)
-			if (p->repl[i])
-				add_counts(&k, p->repl[i]);
-		row_t r;
-		row_init(&r);
-		put_s(&r, p->db->name);
-		put_s(&r, p->user->name);
-		put_i(&r, k.cl_active);
-		put_i(&r, k.cl_waiting);
-		put_i(&r, 0);
-		put_i(&r, 0);
-		put_i(&r, k.sv_active);
-		put_i(&r, 0);
-		put_i(&r, 0);
-		put_i(&r, k.sv_idle);
-		put_i(&r, k.sv_used);
-		put_i(&r, k.sv_tested);
-		put_i(&r, k.sv_login);
-		int64_t w = k.first_wait_us ? now - k.first_wait_us : 0;
-		put_i(&r, w / 1000000);
-		put_i(&r, w % 1000000);
-		put_s(&r, cfg_pool_mode_name((cfg_pool_mode_t)pool_mode(p)));
-		put_s(&r, NULL);
-		emit(c, &r);
+	admin_row_desc(c, pool_fields, 17);
+	size_t np;
+	pool_t **pv = sorted_pools(ctx, &np);
+	bool admin_done = false;
+	for (size_t i = 0; i < np; i++) {
+		if (pv[i]->plain)
+			continue; /* counted in its plain pool's row */
+		if (admin_first(&admin_done, pv[i]->db->name))
+			admin_pool_row(c);
+		pool_row(c, pv[i], now);
 	}
+	free(pv);
+	if (!admin_done)
+		admin_pool_row(c);
 	admin_ok(c, "SHOW");
 }
 
-static void show_databases(client_t *c)
+static const pgp_field_t db_fields[] = {
+	{"name", T},
+	{"host", T},
+	{"port", I4},
+	{"database", T},
+	{"force_user", T},
+	{"pool_size", I4},
+	{"min_pool_size", I4},
+	{"reserve_pool_size", I4},
+	{"server_lifetime", I4},
+	{"pool_mode", T},
+	{"load_balance_hosts", T},
+	{"max_connections", I4},
+	{"current_connections", I4},
+	{"max_client_connections", I4},
+	{"current_client_connections", I4},
+	{"paused", I4},
+	{"disabled", I4},
+};
+
+static void db_row(client_t *c, pool_db_t *db)
 {
-	static const pgp_field_t f[] = {
-		{"name", T},
-		{"host", T},
-		{"port", I4},
-		{"database", T},
-		{"force_user", T},
-		{"pool_size", I4},
-		{"min_pool_size", I4},
-		{"reserve_pool_size", I4},
-		{"server_lifetime", I4},
-		{"pool_mode", T},
-		{"load_balance_hosts", T},
-		{"max_connections", I4},
-		{"current_connections", I4},
-		{"max_client_connections", I4},
-		{"current_client_connections", I4},
-		{"paused", I4},
-		{"disabled", I4},
-	};
 	pgs_ctx_t *ctx = c->ctx;
 	const cfg_t *cfg = ctx->cfg;
-	admin_row_desc(c, f, 17);
-	list_node_t *n;
-	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next) {
-		pool_db_t *db = list_entry(n, pool_db_t, node);
-		if (db->removed)
-			continue;
-		row_t r;
-		row_init(&r);
-		put_s(&r, db->name);
-		put_s(&r, db->host);
-		put_i(&r, db->port);
-		put_s(&r, db->dbname);
-		put_s(&r, db->forced_user);
-		put_i(&r, db->pool_size >= 0 ? db->pool_size
-					     : cfg->default_pool_size);
-		put_i(&r, db->min_pool_size >= 0 ? db->min_pool_size
-						 : cfg->min_pool_size);
-		put_i(&r, db->reserve_pool >= 0 ? db->reserve_pool
-						: cfg->reserve_pool_size);
-		put_i(&r, cfg->server_lifetime / 1000);
-		put_s(&r, db->pool_mode == CFG_POOL_UNSET
-				  ? NULL
-				  : cfg_pool_mode_name(db->pool_mode));
-		put_s(&r, NULL);
-		put_i(&r, db->max_db_connections > 0 ? db->max_db_connections
-						     : cfg->max_db_connections);
-		put_i(&r, db->server_count);
-		put_i(&r, db->max_db_client_connections >= 0
-				  ? db->max_db_client_connections
-				  : cfg->max_db_client_connections);
-		put_i(&r, db->client_count);
-		put_i(&r, db->paused || ctx->paused_all);
-		put_i(&r, db->disabled);
-		emit(c, &r);
-	}
-	/* The console itself, as PgBouncer lists it. */
+	row_t r;
+	row_init(&r);
+	put_s(&r, db->name);
+	/* A Unix socket directory is no host (PgBouncer shows NULL). */
+	put_s(&r, db->host && db->host[0] != '/' ? db->host : NULL);
+	put_i(&r, db->port);
+	put_s(&r, db->dbname);
+	put_s(&r, db->forced_user);
+	put_i(&r, db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size);
+	put_i(&r,
+	      db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size);
+	put_i(&r, db->reserve_pool >= 0 ? db->reserve_pool
+					: cfg->reserve_pool_size);
+	put_i(&r, (db->server_lifetime >= 0 ? db->server_lifetime
+					    : cfg->server_lifetime) /
+			  1000);
+	put_s(&r, db->pool_mode == CFG_POOL_UNSET
+			  ? NULL
+			  : cfg_pool_mode_name(db->pool_mode));
+	put_s(&r, lb_hosts(db));
+	put_i(&r, db->max_db_connections > 0 ? db->max_db_connections
+					     : cfg->max_db_connections);
+	put_i(&r, db->server_count);
+	put_i(&r, db->max_db_client_connections >= 0
+			  ? db->max_db_client_connections
+			  : cfg->max_db_client_connections);
+	put_i(&r, db->client_count);
+	put_i(&r, db->paused || ctx->paused_all);
+	put_i(&r, db->disabled);
+	emit(c, &r);
+}
+
+/* The console itself, as PgBouncer lists it. */
+static void admin_db_row(client_t *c)
+{
+	const cfg_t *cfg = c->ctx->cfg;
 	row_t r;
 	row_init(&r);
 	put_s(&r, "pgbouncer");
@@ -563,17 +682,103 @@ static void show_databases(client_t *c)
 	put_i(&r, 2);
 	put_i(&r, 0);
 	put_i(&r, 0);
-	put_i(&r, 0);
+	put_i(&r, cfg->server_lifetime / 1000);
 	put_s(&r, "statement");
 	put_s(&r, NULL);
 	put_i(&r, 0);
 	put_i(&r, 0);
 	put_i(&r, cfg->max_db_client_connections);
-	put_i(&r, ctx->admin_clients.count);
+	put_i(&r, c->ctx->admin_clients.count);
 	put_i(&r, 0);
 	put_i(&r, 0);
 	emit(c, &r);
+}
+
+static void show_databases(client_t *c)
+{
+	admin_row_desc(c, db_fields, 17);
+	size_t n;
+	pool_db_t **v = sorted_dbs(c->ctx, &n);
+	bool admin_done = false;
+	for (size_t i = 0; i < n; i++) {
+		if (admin_first(&admin_done, v[i]->name))
+			admin_db_row(c);
+		db_row(c, v[i]);
+	}
+	free(v);
+	if (!admin_done)
+		admin_db_row(c);
 	admin_ok(c, "SHOW");
+}
+
+typedef struct user_ent {
+	const char *name;
+	const pool_user_t *u; /* NULL: known from auth_file only */
+} user_ent_t;
+
+static int user_cmp(const void *a, const void *b)
+{
+	const user_ent_t *x = a, *y = b;
+	int d = strcmp(x->name, y->name);
+	/* With a pool_user first, so the duplicates dropped are bare. */
+	return d ? d : (x->u == NULL) - (y->u == NULL);
+}
+
+/*
+ * Every user PgBouncer knows: those of auth_file, those with a pool or a
+ * [users] entry, and the console's "pgbouncer", sorted, each once.
+ * free() the result (the names are borrowed).
+ */
+static user_ent_t *user_list(pgs_ctx_t *ctx, size_t *n)
+{
+	size_t naf = auth_file_count(ctx->authfile), cap = naf + 1;
+	list_node_t *it;
+	for (it = ctx->users.next; it != &ctx->users; it = it->next)
+		cap++;
+	user_ent_t *v = malloc(cap * sizeof(*v));
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (it = ctx->users.next; it != &ctx->users; it = it->next) {
+		const pool_user_t *u = list_entry(it, pool_user_t, node);
+		v[(*n)++] = (user_ent_t){u->name, u};
+	}
+	for (size_t i = 0; i < naf; i++)
+		v[(*n)++] =
+			(user_ent_t){auth_file_user(ctx->authfile, i), NULL};
+	v[(*n)++] = (user_ent_t){"pgbouncer", NULL};
+	qsort(v, *n, sizeof(*v), user_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++)
+		if (k == 0 || strcmp(v[k - 1].name, v[i].name) != 0)
+			v[k++] = v[i];
+	*n = k;
+	return v;
+}
+
+static void user_row(client_t *c, const char *name, const pool_user_t *u)
+{
+	const cfg_t *cfg = c->ctx->cfg;
+	row_t r;
+	char ps[16], rs[16];
+	row_init(&r);
+	/* PgBouncer's "%9d": right-aligned, '' when unset. */
+	snprintf(ps, sizeof(ps), "%9d", u ? u->pool_size : -1);
+	snprintf(rs, sizeof(rs), "%9d", u ? u->reserve_pool_size : -1);
+	put_s(&r, name);
+	put_s(&r, u && u->pool_size >= 0 ? ps : "");
+	put_s(&r, u && u->reserve_pool_size >= 0 ? rs : "");
+	put_s(&r, u && u->pool_mode != CFG_POOL_UNSET
+			  ? cfg_pool_mode_name(u->pool_mode)
+			  : NULL);
+	put_i(&r, u && u->max_user_connections > 0 ? u->max_user_connections
+						   : cfg->max_user_connections);
+	put_i(&r, u ? u->server_count : 0);
+	put_i(&r, u && u->max_user_client_connections >= 0
+			  ? u->max_user_client_connections
+			  : cfg->max_user_client_connections);
+	put_i(&r, u ? u->client_count : 0);
+	emit(c, &r);
 }
 
 static void show_users(client_t *c)
@@ -590,30 +795,11 @@ static void show_users(client_t *c)
 	};
 	pgs_ctx_t *ctx = c->ctx;
 	admin_row_desc(c, f, 8);
-	list_node_t *n;
-	for (n = ctx->users.next; n != &ctx->users; n = n->next) {
-		pool_user_t *u = list_entry(n, pool_user_t, node);
-		row_t r;
-		row_init(&r);
-		char ps[16], rs[16];
-		snprintf(ps, sizeof(ps), "%d", u->pool_size);
-		snprintf(rs, sizeof(rs), "%d", u->reserve_pool_size);
-		put_s(&r, u->name);
-		put_s(&r, u->pool_size >= 0 ? ps : "");
-		put_s(&r, u->reserve_pool_size >= 0 ? rs : "");
-		put_s(&r, u->pool_mode == CFG_POOL_UNSET
-				  ? NULL
-				  : cfg_pool_mode_name(u->pool_mode));
-		put_i(&r, u->max_user_connections > 0
-				  ? u->max_user_connections
-				  : ctx->cfg->max_user_connections);
-		put_i(&r, u->server_count);
-		put_i(&r, u->max_user_client_connections >= 0
-				  ? u->max_user_client_connections
-				  : ctx->cfg->max_user_client_connections);
-		put_i(&r, u->client_count);
-		emit(c, &r);
-	}
+	size_t n;
+	user_ent_t *v = user_list(ctx, &n);
+	for (size_t i = 0; i < n; i++)
+		user_row(c, v[i].name, v[i].u);
+	free(v);
 	admin_ok(c, "SHOW");
 }
 
@@ -702,16 +888,29 @@ static void show_stats(client_t *c, int which)
 	/* PgBouncer 1.18 named these total_received/total_sent etc. */
 	admin_row_desc(c, f, nf);
 	pgs_ctx_t *ctx = c->ctx;
-	list_node_t *n, *m;
-	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next) {
-		pool_db_t *db = list_entry(n, pool_db_t, node);
+	size_t np;
+	pool_t **pv = sorted_pools(ctx, &np);
+	bool admin_done = false;
+	/* One row per database that has pools (PgBouncer's), the console's
+	 * among them; the pools are sorted, so a database's are adjacent. */
+	for (size_t i = 0; i <= np; i++) {
+		pool_db_t *db = i < np ? pv[i]->db : NULL;
+		if (admin_first(&admin_done, db ? db->name : "~")) {
+			row_t r;
+			row_init(&r);
+			put_s(&r, "pgbouncer");
+			if (which != 2)
+				put_counters(&r, &ctx->admin_stats.total);
+			if (which != 1)
+				put_avgs(&r, &ctx->admin_stats);
+			emit(c, &r);
+		}
+		if (!db || (i > 0 && pv[i - 1]->db == db))
+			continue;
 		stats_counters_t tot;
 		memset(&tot, 0, sizeof(tot));
-		for (m = ctx->pools.next; m != &ctx->pools; m = m->next) {
-			pool_t *p = list_entry(m, pool_t, node);
-			if (p->db == db)
-				stats_add(&tot, &p->stats.total);
-		}
+		for (size_t j = i; j < np && pv[j]->db == db; j++)
+			stats_add(&tot, &pv[j]->stats.total);
 		row_t r;
 		row_init(&r);
 		put_s(&r, db->name);
@@ -721,6 +920,7 @@ static void show_stats(client_t *c, int which)
 			put_avgs(&r, &db->stats);
 		emit(c, &r);
 	}
+	free(pv);
 	admin_ok(c, "SHOW");
 }
 
@@ -746,13 +946,13 @@ static void show_lists(client_t *c)
 {
 	static const pgp_field_t f[] = {{"list", T}, {"items", I4}};
 	pgs_ctx_t *ctx = c->ctx;
-	int ndb = 1 /* the console */, nuser = 0, npool = 0, used_cl = 0,
-	    used_sv = 0;
+	/* The console counts as a database, a user and a pool. */
+	int ndb = 1, npool = 1, used_cl = 0, used_sv = 0;
+	size_t nuser;
+	free(user_list(ctx, &nuser));
 	list_node_t *n;
 	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next)
-		ndb++;
-	for (n = ctx->users.next; n != &ctx->users; n = n->next)
-		nuser++;
+		ndb += !list_entry(n, pool_db_t, node)->removed;
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
 		npool += p->plain == NULL; /* one pool, as SHOW POOLS */
@@ -765,9 +965,10 @@ static void show_lists(client_t *c)
 			       "used_clients", "login_clients", "free_servers",
 			       "used_servers", "dns_names",	"dns_zones",
 			       "dns_queries",  "dns_pending"};
-	int vals[] = {
-		ndb, nuser,   0, npool, 0, 0, used_cl, ctx->login_clients.count,
-		0,   used_sv, 0, 0,	0, 0};
+	int vals[] = {ndb, (int)nuser, 0,	npool,
+		      0,   0,	       used_cl, ctx->login_clients.count,
+		      0,   used_sv,    0,	0,
+		      0,   0};
 	admin_row_desc(c, f, 2);
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		row_t r;

@@ -44,6 +44,10 @@ auth_file_t *auth_file_load(const char *path, int *bad_lines,
 			    const char **errstr);
 /* Stored secret for USER, or NULL. Valid until auth_file_free. */
 const char *auth_file_lookup(const auth_file_t *af, const char *user);
+/* The users in file order: auth_file_user(af, i) for i < count (SHOW
+ * USERS lists them, as PgBouncer does). */
+size_t auth_file_count(const auth_file_t *af);
+const char *auth_file_user(const auth_file_t *af, size_t i);
 void auth_file_free(auth_file_t *af);
 
 auth_secret_kind_t auth_secret_kind(const char *secret);

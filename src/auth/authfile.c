@@ -376,6 +376,16 @@ const char *auth_file_lookup(const auth_file_t *af, const char *user)
 	return e ? e->secret : NULL;
 }
 
+size_t auth_file_count(const auth_file_t *af)
+{
+	return af ? af->n : 0;
+}
+
+const char *auth_file_user(const auth_file_t *af, size_t i)
+{
+	return af && i < af->n ? af->ents[i].user : NULL;
+}
+
 void auth_file_free(auth_file_t *af)
 {
 	if (af == NULL)

@@ -80,8 +80,11 @@ void client_log(client_t *c, int lvl, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	conn_vlog(&c->ctx->log, lvl, 'C', c, c->dbname, c->user, &c->addr, fmt,
-		  ap);
+	/* A cancel request has no startup names: its target's pool. */
+	const char *db = c->dbname ? c->dbname
+			 : c->pool ? c->pool->db->name
+				   : NULL;
+	conn_vlog(&c->ctx->log, lvl, 'C', c, db, c->user, &c->addr, fmt, ap);
 	va_end(ap);
 }
 
@@ -180,15 +183,17 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	int64_t age = (ev_now_us(ctx->loop) - c->connect_us) / 1000000;
 	if (sqlstate && c->pool)
 		c->pool->db->client_errors++;
+	/* Logged before the client is told: whoever reads the log on the
+	 * error (PgBouncer's suite does) must find the line there. */
+	if (ctx->cfg->log_disconnections || sqlstate)
+		client_log(c, LOG_LOG, "closing because: %s (age=%llds)",
+			   reason, (long long)age);
 	if (sqlstate) {
 		if (ctx->cfg->log_pooler_errors)
 			client_log(c, LOG_WARNING, "pooler error: %s", reason);
 		pgp_wr_error(&c->io.obuf, "FATAL", sqlstate, reason);
 		conn_io_flush(&c->io);
 	}
-	if (ctx->cfg->log_disconnections || sqlstate)
-		client_log(c, LOG_LOG, "closing because: %s (age=%llds)",
-			   reason, (long long)age);
 
 	server_t *s = c->link;
 	if (s) {
@@ -205,6 +210,17 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		rs->repl_client = NULL;
 		c->repl_server = NULL;
 	}
+	server_t *cs = c->cancel_conn;
+	if (cs) {
+		/* A cancel already sent runs to its end: its server stays
+		 * held until PostgreSQL has taken it. */
+		c->cancel_conn = NULL;
+		cs->cancel_req = NULL;
+		if (!cs->cancel_of)
+			server_close(cs, "client gave up on cancel request, "
+					 "so we also give up forwarding to "
+					 "server");
+	}
 	if (c->admin)
 		admin_client_gone(c);
 	pool_key_unregister(ctx, c);
@@ -212,7 +228,8 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 		c->admin_user->client_count--;
 		c->admin_user = NULL;
 	}
-	if (c->pool && c->state != CL_LOGIN && c->state != CL_WAITING_AUTH) {
+	if (c->pool && c->state != CL_LOGIN && c->state != CL_WAITING_AUTH &&
+	    c->state != CL_WAITING_CANCEL && c->state != CL_ACTIVE_CANCEL) {
 		c->pool->db->client_count--;
 		if (c->login_user)
 			c->login_user->client_count--;
@@ -273,6 +290,11 @@ static bool process_admin(client_t *c)
 	if (m.len == 0 || body[m.len - 1] != 0) {
 		client_close(c, "08P01", "invalid query message");
 		return false;
+	}
+	if (!c->admin_counted) {
+		c->admin_counted = true;
+		c->ctx->admin_stats.total.xact_count++;
+		c->ctx->admin_stats.total.query_count++;
 	}
 	admin_query(c, (const char *)body);
 	return true;

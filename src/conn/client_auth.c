@@ -240,7 +240,10 @@ static void login_done(client_t *c)
 	}
 	if (p->login_error && ev_now_us(ctx->loop) - p->last_login_fail_us <
 				      ctx->cfg->server_login_retry * 1000) {
-		client_close(c, "08P01", "%s", p->login_error);
+		client_close(c, "08P01",
+			     "server login has been failing, cached error: %s "
+			     "(server_login_retry)",
+			     p->login_error);
 		return;
 	}
 	c->wait_us = ev_now_us(ctx->loop);
@@ -772,10 +775,21 @@ static void handle_cancel(client_t *c, const pgp_startup_t *st)
 		      ((uint32_t)st->cancel_key[1] << 16) |
 		      ((uint32_t)st->cancel_key[2] << 8) | st->cancel_key[3];
 	client_t *target = pool_key_find(c->ctx, st->cancel_pid, key);
-	if (target && target->link)
-		server_cancel(c->ctx, target->link);
-	/* PostgreSQL closes a cancel connection without a reply. */
-	client_close(c, NULL, "client cancel request");
+	/* PostgreSQL closes a cancel connection without a reply; so does
+	 * every outcome here, in PgBouncer's words. */
+	if (!target) {
+		client_close(c, NULL, "failed cancel request");
+		return;
+	}
+	if (target->admin) {
+		client_close(c, NULL, "cancel request for console client");
+		return;
+	}
+	if (!target->pool || !pool_cancel_target(target->pool, target->id)) {
+		client_close(c, NULL, "cancel request for idle client");
+		return;
+	}
+	pool_cancel_request(c, target);
 }
 
 /* PgBouncer's rule: the OS user pgswitch runs as may always reach the
@@ -914,7 +928,14 @@ static void sasl_final(client_t *c, const uint8_t *body, uint32_t len)
 		return;
 	}
 	if (st != SCRAM_OK) {
-		auth_failed(c);
+		if (c->lookup_missing) {
+			auth_failed(c);
+			return;
+		}
+		/* PgBouncer's words for a failed exchange; 28P01 as
+		 * PostgreSQL, which drivers key on. */
+		client_log(c, LOG_ERROR, "password authentication failed");
+		client_close(c, "28P01", "SASL authentication failed");
 		return;
 	}
 	pgp_wr_auth(&c->io.obuf, 12, out, outlen);

@@ -67,6 +67,9 @@ void server_check(server_t *s, const char *sql);
  * sw_replay / sw_error; else the result is dropped (a warm-up). */
 void server_capture(server_t *s, const char *sql, bool keep);
 void server_cancel(pgs_ctx_t *ctx, server_t *target);
+/* A connection of P that carries client REQ's CancelRequest for TARGET's
+ * backend, once connected (if TARGET is still in that query). */
+server_t *server_launch_cancel(pool_t *p, client_t *req, server_t *target);
 /* Run C's auth_query on idle server S of C's (auth) pool; the result
  * goes to client_auth_lookup_done() and S back to its pool. */
 void server_auth_query(server_t *s, client_t *c);

@@ -14,6 +14,10 @@
  *                    the pool knows the server's ParameterStatus set
  *   CL_WAITING       has a request but no server (queue is FIFO)
  *   CL_ACTIVE        logged in: idle, or linked to a server
+ *   CL_WAITING_CANCEL a CancelRequest waiting for a connection to send
+ *                    it on (its pool is the target's)
+ *   CL_ACTIVE_CANCEL a CancelRequest on its way; closed when the server
+ *                    has taken it (libpq waits for that close)
  *   CL_JUSTFREE      closed, freed after this loop iteration
  *
  * Server states:
@@ -23,6 +27,9 @@
  *   SV_USED     released, needs server_check_query before reuse
  *   SV_TESTED   running server_reset_query or server_check_query
  *   SV_CANCEL   a short-lived connection carrying one CancelRequest
+ *   SV_BEING_CANCELED released while cancel requests for it are on their
+ *               way: not handed out until they are done, so a late cancel
+ *               cannot hit the next client's query
  *   SV_JUSTFREE closed, freed after this loop iteration
  * A switchover's pre-warmed server has `parked` set: it goes through
  * SV_LOGIN and SV_IDLE on its pool's parked list, handed out to nobody,
@@ -53,6 +60,8 @@ typedef enum client_state {
 	CL_WAITING_LOGIN,
 	CL_WAITING,
 	CL_ACTIVE,
+	CL_WAITING_CANCEL,
+	CL_ACTIVE_CANCEL,
 } client_state_t;
 
 typedef enum server_state {
@@ -64,6 +73,7 @@ typedef enum server_state {
 	SV_USED,
 	SV_TESTED,
 	SV_CANCEL,
+	SV_BEING_CANCELED,
 } server_state_t;
 
 /* TLS toward a server, during its login. */
@@ -232,8 +242,15 @@ struct client {
 	char *sw_error;
 	int64_t held_us; /* when a switchover freeze started holding it */
 
+	/* A CancelRequest socket: the client it cancels (by id: it may be
+	 * gone by the time a connection is free) and the connection that
+	 * carries it once launched. */
+	uint64_t cancel_target_id;
+	server_t *cancel_conn;
+
 	/* admin console: a command waiting to complete (PAUSE, WAIT_CLOSE) */
 	int admin_wait;
+	bool admin_counted; /* its query is in the console's stats */
 	char *admin_wait_db;
 };
 
@@ -307,9 +324,14 @@ struct server {
 	char target_host[256];
 	int target_port;
 
-	/* cancel connections: whom to cancel */
+	/* cancel connections: whom to cancel; for a client's request, the
+	 * request (NULL once it is gone) and the id of the server the sent
+	 * cancel is for */
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
+	client_t *cancel_req;
+	uint64_t cancel_of;
+	int cancels_inflight; /* cancels sent for this server, not done */
 
 	int64_t connect_us;
 	int64_t request_us; /* last use */

@@ -89,8 +89,8 @@ static void server_sock_opts(const cfg_t *cfg, sock_opts_t *so)
 }
 
 /* The socket toward HOST, tuned before its connect: connected (>= 0), -1
- * on failure (ERR), or -2 while its name is being resolved (conn_dns.c
- * calls server_resolved). */
+ * on failure (ERR), -2 while its name is being resolved (conn_dns.c
+ * calls server_resolved), -3 when the name does not resolve. */
 static int open_socket(pgs_ctx_t *ctx, const char *host, int port,
 		       conn_addr_t *addr, char *err, size_t errlen)
 {
@@ -108,8 +108,18 @@ static int open_socket(pgs_ctx_t *ctx, const char *host, int port,
 	case DNS_PENDING:
 		return -2;
 	default:
-		return -1;
+		return -3;
 	}
+}
+
+/* No server object exists for a name that did not resolve; its line is
+ * the one PgBouncer logs for the server it closes. */
+static void log_unresolved(pool_t *p, const char *host, int port)
+{
+	log_msg(&p->ctx->log, LOG_LOG,
+		"S-(nil): %s/%s@%s:%d closing because: server DNS lookup "
+		"failed (age=0s)",
+		p->db->name, p->user->name, host ? host : "", port);
 }
 
 static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
@@ -119,14 +129,20 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	char err[256] = "";
 	conn_addr_t addr;
 	int fd = open_socket(ctx, host, port, &addr, err, sizeof(err));
-	if (fd == -1) {
-		/* As a connect failure: clients keep waiting, the pool
-		 * retries after server_login_retry. */
-		if (p && !parked) {
-			pool_db_host_failed(p->db);
-			pool_login_unreachable(p, err);
-		}
+	if (fd == -1 || fd == -3) {
 		log_msg(&ctx->log, LOG_WARNING, "%s", err);
+		if (p && fd == -3)
+			log_unresolved(p, host, port);
+		/* As a connect that failed later: queued clients keep
+		 * waiting and the next try is after server_login_retry (on
+		 * the next host of a list), as in PgBouncer. */
+		if (p && !parked && st != SV_CANCEL) {
+			pool_db_host_failed(p->db);
+			pool_login_unreachable(p, fd == -3
+							  ? "server DNS lookup "
+							    "failed"
+							  : err);
+		}
 		return NULL;
 	}
 	server_t *s = calloc(1, sizeof(*s));
@@ -168,6 +184,17 @@ void server_resolved(server_t *s)
 	if (fd == -2)
 		return; /* expired again meanwhile: another lookup runs */
 	s->resolving = false;
+	if (fd == -3) {
+		/* As PgBouncer words it; clients keep waiting, the next try
+		 * (the next host of a list) after server_login_retry. */
+		server_log(s, LOG_WARNING, "%s", err);
+		pool_db_host_failed(s->pool->db);
+		if (!s->parked)
+			pool_login_unreachable(s->pool,
+					       "server DNS lookup failed");
+		server_close(s, "server DNS lookup failed");
+		return;
+	}
 	if (fd < 0) {
 		connect_fail(s, err);
 		return;
@@ -209,6 +236,22 @@ server_t *server_prewarm(pool_t *p, const char *host, int port)
 	return server_new(p->ctx, p, host, port, SV_LOGIN, true);
 }
 
+server_t *server_launch_cancel(pool_t *p, client_t *req, server_t *target)
+{
+	/* The address the target connected to: on a host list (or a name
+	 * with several addresses) another one would not know the backend,
+	 * and no lookup is needed. */
+	const char *host = target->addr.unix_sock ? target->target_host
+						  : target->addr.host;
+	server_t *s = server_new(p->ctx, p, host, target->target_port,
+				 SV_CANCEL, false);
+	if (!s)
+		return NULL;
+	s->cancel_req = req;
+	req->cancel_conn = s;
+	return s;
+}
+
 void server_cancel(pgs_ctx_t *ctx, server_t *target)
 {
 	/* The address the target connected to: no lookup, and the same
@@ -243,10 +286,18 @@ void server_close(server_t *s, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 
-	if (s->state != SV_CANCEL && ctx->cfg->log_disconnections) {
+	if ((s->state != SV_CANCEL || s->pool) &&
+	    ctx->cfg->log_disconnections) {
 		int64_t age = (ev_now_us(ctx->loop) - s->connect_us) / 1000000;
 		server_log(s, LOG_LOG, "closing because: %s (age=%llds)",
 			   reason, (long long)age);
+	}
+	client_t *req = s->cancel_req;
+	if (req) {
+		/* Its socket closes now: libpq's cancel returns on that. */
+		s->cancel_req = NULL;
+		req->cancel_conn = NULL;
+		client_close(req, NULL, "%s", reason);
 	}
 	client_t *c = s->link;
 	if (c) {
@@ -281,7 +332,14 @@ void server_close(server_t *s, const char *fmt, ...)
 	/* Clients may be waiting for a replacement, in this pool or (the
 	 * size is shared) its replication pools; a frozen pool launches
 	 * when it thaws (its pre-warmed servers may cover them). */
-	if (s->pool && old != SV_CANCEL && !s->parked)
+	if (s->pool && old == SV_CANCEL) {
+		pool_cancel_done(s->pool, s->cancel_of);
+		return;
+	}
+	if (s->pool && !s->parked && !s->pool->db->frozen &&
+	    s->pool->waiting_cancel_clients.count > 0)
+		pool_cancel_launch(s->pool);
+	if (s->pool && !s->parked)
 		pool_group_freed(s->pool);
 }
 
@@ -357,10 +415,12 @@ static void repl_login_fail(server_t *s, const char *msg)
 	server_close(s, "login failed");
 }
 
-/* The server refused our login for its credentials (SQLSTATE class 28):
- * every client queued on the pool would get the same answer, so all of
- * them get it now, as PgBouncer does, rather than at query_wait_timeout. */
-static void login_refused(server_t *s, const char *sqlstate, const char *msg)
+/* The server refused our login (an ErrorResponse): every client queued
+ * on the pool would get the same answer, so all of them get it now, with
+ * the server's SQLSTATE and words, as PgBouncer does, rather than at
+ * query_wait_timeout. */
+static void login_refused(server_t *s, const char *sev, const char *sqlstate,
+			  const char *msg)
 {
 	pool_t *p = s->pool;
 	char copy[512];
@@ -369,10 +429,28 @@ static void login_refused(server_t *s, const char *sqlstate, const char *msg)
 		return;
 	}
 	snprintf(copy, sizeof(copy), "%s", msg);
-	server_log(s, LOG_WARNING, "server login failed: %s", copy);
+	server_log(s, LOG_WARNING, "server login failed: %s %s", sev, copy);
+	pool_db_host_failed(p->db);
 	if (!s->parked)
 		pool_login_refused(p, sqlstate, copy);
 	server_close(s, "%s", copy);
+}
+
+static void connect_fail(server_t *s, const char *msg);
+
+static void login_error(server_t *s, const uint8_t *body, uint32_t len)
+{
+	const char *msg = pgp_error_field(body, len, 'M');
+	const char *sev = pgp_error_field(body, len, 'S');
+	const char *code = pgp_error_field(body, len, 'C');
+	/* "the database system is starting up": it will take us soon, so
+	 * the clients keep waiting as for a server not reachable yet. */
+	if (code && strcmp(code, "57P03") == 0) {
+		connect_fail(s, msg ? msg : "database system is starting up");
+		return;
+	}
+	login_refused(s, sev ? sev : "FATAL", code ? code : "08P01",
+		      msg ? msg : "unknown error");
 }
 
 static void login_fail(server_t *s, const char *msg)
@@ -791,11 +869,7 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		const char *msg = pgp_error_field(body, m->len, 'M');
 		const char *sev = pgp_error_field(body, m->len, 'S');
 		if (s->state == SV_LOGIN && s->auth_done < 2) {
-			const char *code = pgp_error_field(body, m->len, 'C');
-			if (code && strncmp(code, "28", 2) == 0 && msg)
-				login_refused(s, code, msg);
-			else
-				login_fail(s, msg ? msg : "unknown error");
+			login_error(s, body, m->len);
 			return;
 		}
 		if (sev &&
@@ -895,6 +969,7 @@ static void account_rfq(server_t *s, char status)
 	client_t *c = s->link;
 	pool_t *p = s->pool;
 	int64_t now = ev_now_us(s->ctx->loop);
+	int64_t qstart = s->query_us;
 	if (s->expect_rfq > 0)
 		s->expect_rfq--;
 	p->stats.total.query_count++;
@@ -906,9 +981,10 @@ static void account_rfq(server_t *s, char status)
 		c->idle_us = now;
 	if (status == 'I') {
 		p->stats.total.xact_count++;
-		if (c && c->xact_us)
-			p->stats.total.xact_time_us +=
-				(uint64_t)(now - c->xact_us);
+		/* An autocommit statement is a transaction of its own. */
+		int64_t xstart = c && c->xact_us ? c->xact_us : qstart;
+		if (xstart)
+			p->stats.total.xact_time_us += (uint64_t)(now - xstart);
 		if (c)
 			c->xact_us = 0;
 	} else if (c && !c->xact_us) {
@@ -1262,6 +1338,35 @@ void server_link(server_t *s, client_t *c)
 	s->pool->stats.total.server_assignment_count++;
 }
 
+/* A client's cancel connection is up: cancel only if its target is
+ * still in the query the request was for (PgBouncer's check), and count
+ * it on that server until the server closes this connection. */
+static bool cancel_target_ok(server_t *s)
+{
+	client_t *req = s->cancel_req;
+	if (!req) {
+		server_close(s, "client gave up on cancel request, so we also "
+				"give up forwarding to server");
+		return false;
+	}
+	server_t *t = pool_cancel_target(s->pool, req->cancel_target_id);
+	if (!t) {
+		/* The request's close closes this connection too. */
+		client_close(req, NULL,
+			     "not sending cancel request for client that is "
+			     "now idle");
+		return false;
+	}
+	s->cancel_pid = t->be_pid;
+	s->cancel_key = t->be_key;
+	s->cancel_of = t->id;
+	t->cancels_inflight++;
+	if (s->ctx->cfg->log_connections)
+		server_log(s, LOG_LOG, "new connection to server (from %s:%d)",
+			   s->local.host, s->local.port);
+	return true;
+}
+
 static void on_connected(server_t *s)
 {
 	char err[256];
@@ -1275,6 +1380,8 @@ static void on_connected(server_t *s)
 	}
 	s->connected = true;
 	sock_local(s->io.fd, &s->local);
+	if (s->state == SV_CANCEL && s->pool && !cancel_target_ok(s))
+		return;
 	if (s->state == SV_CANCEL) {
 		uint8_t key[4] = {(uint8_t)(s->cancel_key >> 24),
 				  (uint8_t)(s->cancel_key >> 16),
@@ -1301,7 +1408,7 @@ static bool read_input(server_t *s)
 	if (n != 0 && n != -2)
 		return true;
 	if (s->state == SV_CANCEL)
-		server_close(s, "cancel request sent");
+		server_close(s, "successfully sent cancel request");
 	else if (s->state == SV_LOGIN)
 		connect_fail(s, "server closed the connection during login");
 	else

@@ -36,6 +36,8 @@ static void average(stats_t *st, int64_t us)
 					     p->server_assignment_count, us);
 	a->client_parse_count =
 		per_sec(c->client_parse_count, p->client_parse_count, us);
+	a->server_parse_count =
+		per_sec(c->server_parse_count, p->server_parse_count, us);
 	a->bind_count = per_sec(c->bind_count, p->bind_count, us);
 	uint64_t dq = c->query_count - p->query_count;
 	uint64_t dx = c->xact_count - p->xact_count;
@@ -70,6 +72,7 @@ void stats_tick(pgs_ctx_t *ctx, int64_t now_us)
 		average(&p->stats, us);
 		stats_add(&all.avg, &p->stats.avg);
 	}
+	average(&ctx->admin_stats, us);
 	for (n = ctx->dbs.next; n != &ctx->dbs; n = n->next) {
 		pool_db_t *db = list_entry(n, pool_db_t, node);
 		memset(&db->stats.total, 0, sizeof(db->stats.total));

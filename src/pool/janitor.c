@@ -195,14 +195,32 @@ static void check_servers(pool_t *p, int64_t now)
 
 /* A cancel request that cannot reach the server in time is given up, so
  * a dead network does not pile up cancel connections. */
-static void check_cancels(pgs_ctx_t *ctx, int64_t now)
+static void check_cancel_servers(statlist_t *l, int64_t now, long timeout)
 {
 	list_node_t *n, *tmp;
-	statlist_for_each_safe(n, tmp, &ctx->cancel_servers)
+	statlist_for_each_safe(n, tmp, l)
 	{
 		server_t *s = list_entry(n, server_t, node);
-		if (over(now, s->connect_us, ctx->cfg->cancel_wait_timeout))
+		if (over(now, s->connect_us, timeout))
 			server_close(s, "cancel_wait_timeout");
+	}
+}
+
+static void check_cancels(pgs_ctx_t *ctx, int64_t now)
+{
+	long timeout = ctx->cfg->cancel_wait_timeout;
+	check_cancel_servers(&ctx->cancel_servers, now, timeout);
+	list_node_t *n, *m, *tmp;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		check_cancel_servers(&p->cancel_servers, now, timeout);
+		/* A request still waiting for a connection. */
+		statlist_for_each_safe(m, tmp, &p->waiting_cancel_clients)
+		{
+			client_t *c = list_entry(m, client_t, node);
+			if (over(now, c->wait_us, timeout))
+				client_close(c, NULL, "cancel_wait_timeout");
+		}
 	}
 }
 

@@ -273,6 +273,10 @@ pool_t *pool_get_repl(pgs_ctx_t *ctx, pool_db_t *db, pool_user_t *user,
 	statlist_init(&p->tested_servers);
 	statlist_init(&p->login_servers);
 	statlist_init(&p->parked_servers);
+	statlist_init(&p->waiting_cancel_clients);
+	statlist_init(&p->active_cancel_clients);
+	statlist_init(&p->cancel_servers);
+	statlist_init(&p->canceled_servers);
 	list_append(&ctx->pools, &p->node);
 	return p;
 }
@@ -310,7 +314,8 @@ int pool_server_total(const pool_t *p)
 {
 	return p->active_servers.count + p->idle_servers.count +
 	       p->used_servers.count + p->tested_servers.count +
-	       p->login_servers.count;
+	       p->login_servers.count + p->cancel_servers.count +
+	       p->canceled_servers.count;
 }
 
 /* ---- state lists ---- */
@@ -328,6 +333,10 @@ static statlist_t *client_list(client_t *c, client_state_t st)
 	case CL_ACTIVE:
 		return c->admin ? &ctx->admin_clients
 				: &c->pool->active_clients;
+	case CL_WAITING_CANCEL:
+		return &c->pool->waiting_cancel_clients;
+	case CL_ACTIVE_CANCEL:
+		return &c->pool->active_cancel_clients;
 	case CL_JUSTFREE:
 		return &ctx->justfree_clients;
 	default:
@@ -352,7 +361,9 @@ static statlist_t *server_list(server_t *s, server_state_t st)
 	case SV_TESTED:
 		return &p->tested_servers;
 	case SV_CANCEL:
-		return &s->ctx->cancel_servers;
+		return p ? &p->cancel_servers : &s->ctx->cancel_servers;
+	case SV_BEING_CANCELED:
+		return &p->canceled_servers;
 	case SV_JUSTFREE:
 		return &s->ctx->justfree_servers;
 	default:
@@ -644,6 +655,8 @@ bool pool_release_server_idle(server_t *s)
 		server_close(s, "replication client was closed");
 		return false;
 	}
+	if (pool_cancel_hold(s))
+		return false;
 	/* 0: each server connection is used once, then closed (PgBouncer's
 	 * documented meaning). */
 	int lifetime = pool_server_lifetime(p);
@@ -805,6 +818,10 @@ void pool_launch(pool_t *p)
 	if (ctx->shutdown == PGS_SHUTDOWN_NOW ||
 	    ctx->shutdown == PGS_SHUTDOWN_WAIT_SERVERS || h->launching)
 		return;
+	/* PAUSE closes servers as they come free: one opened meanwhile
+	 * would only be closed again, and the PAUSE would never finish. */
+	if (p->db->paused || ctx->paused_all || ctx->suspended)
+		return;
 	if (p->login_error &&
 	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
 		return;
@@ -899,9 +916,10 @@ void pool_servers_resolved(pgs_ctx_t *ctx, const char *name)
 
 void pool_login_unreachable(pool_t *p, const char *msg)
 {
-	free(p->login_error);
-	p->login_error = strdup(msg);
-	p->last_login_fail_us = ev_now_us(p->ctx->loop);
+	/* Not a login error: new clients are not failed fast with it (only
+	 * a refused login is cached, as in PgBouncer); launches wait. */
+	(void)msg;
+	p->last_connect_fail_us = ev_now_us(p->ctx->loop);
 }
 
 void pool_login_failed(pool_t *p, const char *msg)
@@ -1145,6 +1163,7 @@ void pool_obsolete_servers(pgs_ctx_t *ctx, pool_db_t *db, const char *why)
 		mark_dirty(&p->active_servers);
 		mark_dirty(&p->tested_servers);
 		mark_dirty(&p->login_servers);
+		mark_dirty(&p->canceled_servers);
 		close_idle(&p->idle_servers, why);
 		close_idle(&p->used_servers, why);
 	}
@@ -1174,7 +1193,8 @@ int pool_count_dirty(pgs_ctx_t *ctx, pool_db_t *db)
 		     count_dirty(&p->idle_servers) +
 		     count_dirty(&p->used_servers) +
 		     count_dirty(&p->tested_servers) +
-		     count_dirty(&p->login_servers);
+		     count_dirty(&p->login_servers) +
+		     count_dirty(&p->canceled_servers);
 	}
 	return k;
 }
@@ -1240,6 +1260,18 @@ static void close_clients(statlist_t *l)
 	}
 }
 
+/* CancelRequest sockets are closed without a word, as PostgreSQL
+ * closes them. */
+static void close_cancels(statlist_t *l)
+{
+	list_node_t *n, *tmp;
+	statlist_for_each_safe(n, tmp, l)
+	{
+		client_close(list_entry(n, client_t, node), NULL,
+			     "pooler is shutting down");
+	}
+}
+
 static void close_servers(statlist_t *l)
 {
 	list_node_t *n, *tmp;
@@ -1258,6 +1290,10 @@ void pool_close_all(pgs_ctx_t *ctx)
 		pool_t *p = list_entry(n, pool_t, node);
 		close_clients(&p->active_clients);
 		close_clients(&p->waiting_clients);
+		close_cancels(&p->waiting_cancel_clients);
+		close_cancels(&p->active_cancel_clients);
+		close_servers(&p->cancel_servers);
+		close_servers(&p->canceled_servers);
 		close_servers(&p->active_servers);
 		close_servers(&p->idle_servers);
 		close_servers(&p->used_servers);

@@ -104,6 +104,19 @@ void pool_login_refused(pool_t *p, const char *sqlstate, const char *msg);
 
 /* N unpredictable bytes (OpenSSL, fetched 256 at a time). */
 void pool_random(pgs_ctx_t *ctx, void *out, size_t n);
+/* CancelRequests (pool_cancel.c). C (a cancel socket) asks to cancel
+ * TARGET's query: it waits on TARGET's pool for a cancel connection. */
+void pool_cancel_request(client_t *c, client_t *target);
+/* Open cancel connections for waiting requests (up to 2x pool_size). */
+void pool_cancel_launch(pool_t *p);
+/* The active server linked to the client with CLIENT_ID, or NULL. */
+server_t *pool_cancel_target(pool_t *p, uint64_t client_id);
+/* A released server with a cancel on its way: hold it in
+ * SV_BEING_CANCELED (true) until pool_cancel_done(). */
+bool pool_cancel_hold(server_t *s);
+/* A cancel connection of P finished; CANCELED_ID the server whose
+ * cancel it sent (0: none sent). */
+void pool_cancel_done(pool_t *p, uint64_t canceled_id);
 bool pool_key_register(pgs_ctx_t *ctx, client_t *c);
 void pool_key_unregister(pgs_ctx_t *ctx, client_t *c);
 client_t *pool_key_find(pgs_ctx_t *ctx, uint32_t pid, uint32_t key);

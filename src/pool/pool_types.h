@@ -117,6 +117,13 @@ struct pool {
 	/* Pre-warmed for a switchover target (SV_LOGIN or SV_IDLE, parked
 	 * set): not handed out, not counted, until adopted. */
 	statlist_t parked_servers;
+	/* CancelRequests for this pool's clients (PgBouncer's lists): the
+	 * requests, the connections carrying them (SV_CANCEL), and servers
+	 * released while a sent cancel is not done (SV_BEING_CANCELED). */
+	statlist_t waiting_cancel_clients;
+	statlist_t active_cancel_clients;
+	statlist_t cancel_servers;
+	statlist_t canceled_servers;
 
 	/* The server's ParameterStatus set at login: what clients are told. */
 	bool welcome_ready;
@@ -189,6 +196,9 @@ struct pgs_ctx {
 	list_node_t pools;
 	statlist_t login_clients;  /* CL_LOGIN, not yet in a pool */
 	statlist_t admin_clients;  /* logged-in console clients */
+	/* The console's own row of SHOW STATS: PgBouncer counts one
+	 * transaction and query per console connection. */
+	stats_t admin_stats;
 	statlist_t cancel_servers; /* SV_CANCEL */
 	statlist_t justfree_clients;
 	statlist_t justfree_servers;

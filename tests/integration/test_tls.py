@@ -655,7 +655,7 @@ def test_channel_binding_client_hop(ssl_pg, certs, make_pooler):
     assert rc == 0 and out == "unbound", err
     # a wrong password is still wrong with channel binding
     rc, out, err = psql(base.replace(PASSWORDS["scramuser"], "wrong") + " sslmode=require channel_binding=require")
-    assert rc != 0 and 'password authentication failed for user "scramuser"' in err, err
+    assert rc != 0 and "SASL authentication failed" in err, err
 
     # the SCRAM secret instead of the password in userlist.txt: the server
     # login then uses the client's SCRAM keys
