@@ -93,12 +93,12 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 		return NULL;
 	}
 	server_t *s = calloc(1, sizeof(*s));
-	uint32_t rcap = (uint32_t)(cfg->pkt_buf > 32768 ? cfg->pkt_buf : 32768);
-	if (!s || conn_io_init(&s->io, fd, rcap, CONN_OBUF_MAX) < 0) {
-		free(s);
+	if (!s) {
 		close(fd);
 		return NULL;
 	}
+	conn_io_init(&s->io, fd, &ctx->mem.large, CONN_OBUF_MAX,
+		     &ctx->mem.small);
 	sock_opts_t so = {.keepalive = cfg->tcp_keepalive,
 			  .keepcnt = cfg->tcp_keepcnt,
 			  .keepidle = cfg->tcp_keepidle,
@@ -1004,8 +1004,10 @@ static bool process_pass(server_t *s)
 
 void server_process(server_t *s)
 {
+	s->io.busy++;
 	for (int pass = 0; pass < 1024 && process_pass(s); pass++)
 		;
+	conn_io_done(&s->io);
 }
 
 void server_reset(server_t *s, const char *sql)

@@ -980,6 +980,7 @@ static void free_client(client_t *c)
 	free(c->late_error);
 	free(c->hba_map);
 	free(c->lookup_sql);
+	conn_mem_freed(c->ctx, sizeof(*c));
 	free(c);
 }
 
@@ -993,6 +994,7 @@ static void free_server(server_t *s)
 		scram_client_free(s->scram);
 	free(s->auth_secret);
 	free(s->auth_error);
+	conn_mem_freed(s->ctx, sizeof(*s));
 	free(s);
 }
 

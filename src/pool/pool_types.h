@@ -202,6 +202,7 @@ struct pgs_ctx {
 	uint32_t rand_left;
 
 	conn_txq_t txq;
+	conn_mem_t mem;
 
 	/* track_extra_parameters, fixed at start: tracked variables
 	 * VAR_COUNT .. nvars-1 (conn_var_name()). */
