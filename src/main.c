@@ -407,6 +407,7 @@ static void shutdown_ctx(pgs_ctx_t *ctx)
 {
 	sw_free(ctx);
 	pool_free_all(ctx);
+	istr_table_free(&ctx->istr);
 	conn_mem_free(ctx);
 	conn_txq_free(ctx);
 	conn_tls_free(ctx);

@@ -183,8 +183,8 @@ struct client {
 
 	char *user;
 	char *dbname;
-	char *vars[VAR_MAX];
-	uint32_t key_pid; /* BackendKeyData we issued */
+	const char *vars[VAR_MAX]; /* interned (ctx->istr) */
+	uint32_t key_pid;	   /* BackendKeyData we issued */
 	uint32_t key_secret;
 	int proto_minor;
 	bool admin;
@@ -259,7 +259,7 @@ struct server {
 	conn_addr_t addr;  /* where we connected */
 	conn_addr_t local; /* our side */
 
-	char *vars[VAR_MAX];
+	const char *vars[VAR_MAX]; /* interned (ctx->istr) */
 	uint32_t be_pid;
 	uint32_t be_key;
 	uint32_t generation; /* pool_db generation at connect time */

@@ -466,11 +466,11 @@ static void note_param(server_t *s, const uint8_t *body, uint32_t len,
 		return;
 	int v = conn_var_index(s->ctx, name);
 	if (v >= 0) {
-		free(s->vars[v]);
-		s->vars[v] = strdup(val);
+		istr_put(&s->ctx->istr, s->vars[v]);
+		s->vars[v] = istr_get(&s->ctx->istr, val);
 		if (to_client && s->link) {
-			free(s->link->vars[v]);
-			s->link->vars[v] = strdup(val);
+			istr_put(&s->ctx->istr, s->link->vars[v]);
+			s->link->vars[v] = istr_ref(s->vars[v]);
 		}
 	}
 	if (s->state == SV_LOGIN && s->nparams < 32) {
@@ -1046,12 +1046,13 @@ void server_link(server_t *s, client_t *c)
 			/* An extra parameter another client set, that this
 			 * one did not: back to the server's default. */
 			buf_printf(&sql, "RESET %s;", conn_var_name(s->ctx, v));
-			free(s->vars[v]);
+			istr_put(&s->ctx->istr, s->vars[v]);
 			s->vars[v] = NULL;
 			continue;
 		}
-		/* The common case, every transaction: nothing differs. */
-		if (!want || (s->vars[v] && strcmp(s->vars[v], want) == 0))
+		/* The common case, every transaction: nothing differs (both
+		 * interned: equal values are one pointer). */
+		if (!want || s->vars[v] == want)
 			continue;
 		const char *name = conn_var_name(s->ctx, v);
 		if (v < VAR_COUNT) {
@@ -1069,8 +1070,8 @@ void server_link(server_t *s, client_t *c)
 		buf_append(&sql, ", ", 2);
 		append_literal(&sql, want);
 		buf_append(&sql, ", false);", 9);
-		free(s->vars[v]);
-		s->vars[v] = strdup(want);
+		istr_put(&s->ctx->istr, s->vars[v]);
+		s->vars[v] = istr_ref(want);
 	}
 	if (c->sw_replay) {
 		/* A session moved by a switchover: restore its state before
