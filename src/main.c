@@ -414,6 +414,8 @@ static void shutdown_ctx(pgs_ctx_t *ctx)
 {
 	sw_free(ctx);
 	pool_free_all(ctx);
+	istr_table_free(&ctx->istr);
+	conn_mem_free(ctx);
 	conn_txq_free(ctx);
 	conn_tls_free(ctx);
 	conn_vars_free(ctx);
@@ -488,6 +490,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ctx.start_us = ev_now_us(ctx.loop);
+	conn_mem_init(&ctx);
 	conn_vars_init(&ctx, ctx.cfg->track_extra_parameters);
 	pool_load_authfile(&ctx);
 	pool_load_hba(&ctx);

@@ -995,16 +995,22 @@ static void show_mem(client_t *c)
 		npool += p->plain == NULL;
 		nsv += pool_server_total(p);
 	}
+	const bufpool_t *sb = &ctx->mem.small, *lb = &ctx->mem.large;
+	/* The buffer pools lend blocks only while bytes are in flight:
+	 * used is what connections hold now, free what the pool keeps. */
 	struct {
 		const char *name;
-		int size, used;
+		long long size, used, free;
 	} rows[] = {
-		{"user_cache", (int)sizeof(pool_user_t), 0},
-		{"db_cache", (int)sizeof(pool_db_t), 0},
-		{"pool_cache", (int)sizeof(pool_t), npool},
-		{"server_cache", (int)sizeof(server_t), nsv},
-		{"client_cache", (int)sizeof(client_t), ncl},
-		{"iobuf_cache", ctx->cfg->pkt_buf, ncl + nsv},
+		{"user_cache", (int)sizeof(pool_user_t), 0, 0},
+		{"db_cache", (int)sizeof(pool_db_t), 0, 0},
+		{"pool_cache", (int)sizeof(pool_t), npool, 0},
+		{"server_cache", (int)sizeof(server_t), nsv, 0},
+		{"client_cache", (int)sizeof(client_t), ncl, 0},
+		{"iobuf_cache", (long long)sb->size, bufpool_used(sb),
+		 sb->nfree},
+		{"server_iobuf_cache", (long long)lb->size, bufpool_used(lb),
+		 lb->nfree},
 	};
 	admin_row_desc(c, f, 5);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -1013,8 +1019,8 @@ static void show_mem(client_t *c)
 		put_s(&r, rows[i].name);
 		put_i(&r, rows[i].size);
 		put_i(&r, rows[i].used);
-		put_i(&r, 0);
-		put_i(&r, rows[i].size * rows[i].used);
+		put_i(&r, rows[i].free);
+		put_i(&r, rows[i].size * (rows[i].used + rows[i].free));
 		emit(c, &r);
 	}
 	admin_ok(c, "SHOW");

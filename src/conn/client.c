@@ -135,12 +135,12 @@ void client_accept(pgs_ctx_t *ctx, int lfd)
 		if (fd < 0)
 			return;
 		client_t *c = calloc(1, sizeof(*c));
-		uint32_t rcap = client_rcap(cfg);
-		if (!c || conn_io_init(&c->io, fd, rcap, CONN_OBUF_MAX) < 0) {
-			free(c);
+		if (!c) {
 			close(fd);
 			continue;
 		}
+		conn_io_init(&c->io, fd, &ctx->mem.small, CONN_OBUF_MAX,
+			     &ctx->mem.small);
 		sock_opts_t so = {.keepalive = cfg->tcp_keepalive,
 				  .keepcnt = cfg->tcp_keepcnt,
 				  .keepidle = cfg->tcp_keepidle,
@@ -520,8 +520,11 @@ static bool process_pass(client_t *c)
 
 void client_process(client_t *c)
 {
+	c->io.busy++;
 	for (int pass = 0; pass < 1024 && process_pass(c); pass++)
 		;
+	/* All input processed: the buffer goes back until more comes. */
+	conn_io_done(&c->io);
 }
 
 void client_drained(client_t *c)

@@ -111,7 +111,8 @@ void client_welcome(client_t *c)
 		if (v < 0)
 			continue;
 		if (!c->vars[v]) {
-			c->vars[v] = strdup(p->welcome_values[i]);
+			c->vars[v] =
+				istr_get(&c->ctx->istr, p->welcome_values[i]);
 			continue;
 		}
 		if (strcmp(c->vars[v], p->welcome_values[i]) == 0)
@@ -608,8 +609,8 @@ static bool take_option(client_t *c, char *kv)
 			*p = '_';
 	int vi = client_var_index(c, kv);
 	if (vi >= 0) {
-		free(c->vars[vi]);
-		c->vars[vi] = strdup(eq + 1);
+		istr_put(&c->ctx->istr, c->vars[vi]);
+		c->vars[vi] = istr_get(&c->ctx->istr, eq + 1);
 		return true;
 	}
 	if (cfg_list_contains(cfg->ignore_startup_parameters, kv) ||
@@ -734,8 +735,8 @@ static bool take_params(client_t *c, const pgp_startup_t *st,
 			if (!take_options(c, v))
 				return false;
 		} else if ((vi = client_var_index(c, n)) >= 0) {
-			free(c->vars[vi]);
-			c->vars[vi] = strdup(v);
+			istr_put(&c->ctx->istr, c->vars[vi]);
+			c->vars[vi] = istr_get(&c->ctx->istr, v);
 		} else if (strncmp(n, "_pq_.", 5) == 0) {
 			if (*nunsup < 16)
 				unsupported[(*nunsup)++] = n;
@@ -761,8 +762,8 @@ static bool take_params(client_t *c, const pgp_startup_t *st,
 		snprintf(tmp, sizeof(tmp), "%s - %s:%d",
 			 c->vars[VAR_APPNAME] ? c->vars[VAR_APPNAME] : "",
 			 c->addr.host, c->addr.port);
-		free(c->vars[VAR_APPNAME]);
-		c->vars[VAR_APPNAME] = strdup(tmp);
+		istr_put(&c->ctx->istr, c->vars[VAR_APPNAME]);
+		c->vars[VAR_APPNAME] = istr_get(&c->ctx->istr, tmp);
 	}
 	return true;
 }

@@ -22,6 +22,7 @@
 #define PGSWITCH_CONN_H
 
 #include <stdarg.h>
+#include <stdlib.h>
 
 #include "conn/conn_types.h"
 #include "util/log.h"
@@ -108,6 +109,19 @@ bool server_flush_soon(server_t *s);
 void client_drained(client_t *c);
 void server_drained(server_t *s);
 
+/* Shared memory (conn/mem.c): the buffer pools, sized from ctx->cfg's
+ * pkt_buf (read-only: fixed at start). */
+void conn_mem_init(pgs_ctx_t *ctx);
+void conn_mem_free(pgs_ctx_t *ctx);
+/* BYTES went back to malloc (a freed connection, a dropped buffer). */
+void conn_mem_freed(pgs_ctx_t *ctx, size_t bytes);
+/* A second passed since the last conn_mem_tick(): the janitor gives back
+ * idle connections' buffers (conn_io_release), then ticks. */
+bool conn_mem_due(pgs_ctx_t *ctx, int64_t now);
+/* Trim the pools to the last period's need; malloc_trim() after a burst
+ * of frees. */
+void conn_mem_tick(pgs_ctx_t *ctx, int64_t now);
+
 /* TLS contexts (conn/conn_tls.c): build or rebuild from ctx->cfg what
  * changed, or (REREAD: RELOAD, SIGHUP) both from their files. -1 with ERR
  * when one could not be built (the old one stays). */
@@ -120,13 +134,41 @@ void conn_addr_str(const conn_addr_t *a, char *out, size_t cap);
 void conn_vlog(log_t *lg, int lvl, char kind, const void *ptr, const char *db,
 	       const char *user, const conn_addr_t *a, const char *fmt,
 	       va_list ap);
-int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax);
+/* Read buffers are RPOOL's blocks (rcap is their size), the output
+ * buffer starts in OPOOL's (NULL: plain malloc). */
+void conn_io_init(conn_io_t *io, int fd, bufpool_t *rpool, size_t omax,
+		  bufpool_t *opool);
 void conn_io_free(conn_io_t *io);
 /* Make room for a message of NEED bytes at the read position (moves the
  * unread bytes to the front, grows the buffer); -1 when out of memory. */
 int conn_io_reserve(conn_io_t *io, uint32_t need);
 /* Give back what conn_io_reserve() grew, once the unread bytes fit. */
 void conn_io_shrink(conn_io_t *io, uint32_t cap);
+/* Give the read buffer back (rpos == rlen: nothing left in it). */
+static inline void conn_io_rbuf_put(conn_io_t *io)
+{
+	if (io->rprivate) {
+		/* grown past the pool's size for one big message */
+		free(io->rbuf);
+		io->rprivate = false;
+		io->rcap = (uint32_t)io->rpool->size;
+	} else {
+		bufpool_put(io->rpool, io->rbuf);
+	}
+	io->rbuf = NULL;
+	io->rpos = io->rlen = 0;
+}
+/* A processing frame on IO's input ends (opened by io->busy++): the
+ * outermost gives back a read buffer it left empty. */
+static inline void conn_io_done(conn_io_t *io)
+{
+	if (--io->busy == 0 && io->rpos == io->rlen && io->rbuf)
+		conn_io_rbuf_put(io);
+}
+/* Give back whatever buffer holds no bytes: the read buffer unless a
+ * processing frame runs, a drained output buffer of any size. Returns
+ * the bytes given to free() (not to a pool). */
+size_t conn_io_release(conn_io_t *io);
 /* Read into free space: >0 bytes, 0 EOF, -1 nothing now (EAGAIN),
  * -2 error. */
 int conn_io_read(conn_io_t *io);

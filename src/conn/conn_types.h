@@ -117,13 +117,22 @@ typedef enum conn_var {
 #define VAR_MAX	      (VAR_COUNT + VAR_EXTRA_MAX)
 
 /* Socket plus buffers. The read buffer is fixed (pkt_buf); large
- * messages stream through it. The output buffer has a hard maximum. */
+ * messages stream through it. The output buffer has a hard maximum.
+ * Both are lent by the context's pools only while bytes are in flight:
+ * rbuf is NULL (and rpos == rlen == 0) whenever no input is waiting, so
+ * an idle connection holds neither. */
 typedef struct conn_io {
 	int fd;
 	uint8_t *rbuf;
 	uint32_t rcap;
 	uint32_t rpos; /* processed up to here */
 	uint32_t rlen; /* filled up to here */
+	/* Processing frames running on this input: rbuf goes back to
+	 * rpool only when the outermost ends (an inner one may not free
+	 * bytes an outer one still points at). */
+	uint32_t busy;
+	struct bufpool *rpool;
+	bool rprivate; /* rbuf from malloc, larger than rpool's blocks */
 	buf_t obuf;
 	struct tls_conn *tls; /* NULL: plain socket */
 	bool eof;
@@ -158,6 +167,19 @@ typedef struct conn_txq {
 	struct net_txb *txb; /* NULL: send() one by one */
 } conn_txq_t;
 
+/* Memory the connections share (conn/mem.c). */
+typedef struct conn_mem {
+	bufpool_t small; /* client read buffers, every output buffer */
+	bufpool_t large; /* server read buffers */
+	/* Bytes given back to malloc since the last malloc_trim(): freed
+	 * connection objects and buffers the pools let go. */
+	uint64_t freed_bytes;
+	uint64_t pool_freed; /* the pools' freed counts at the last tick */
+	int64_t tick_us;     /* last conn_mem_tick() */
+	int64_t trim_us;     /* last malloc_trim() */
+	uint64_t trims;	     /* malloc_trim() calls, for tests */
+} conn_mem_t;
+
 typedef struct conn_addr {
 	char host[64];
 	int port;
@@ -176,8 +198,8 @@ struct client {
 
 	char *user;
 	char *dbname;
-	char *vars[VAR_MAX];
-	uint32_t key_pid; /* BackendKeyData we issued */
+	const char *vars[VAR_MAX]; /* interned (ctx->istr) */
+	uint32_t key_pid;	   /* BackendKeyData we issued */
 	uint32_t key_secret;
 	int proto_minor;
 	bool admin;
@@ -264,7 +286,7 @@ struct server {
 	conn_addr_t addr;  /* where we connected */
 	conn_addr_t local; /* our side */
 
-	char *vars[VAR_MAX];
+	const char *vars[VAR_MAX]; /* interned (ctx->istr) */
 	uint32_t be_pid;
 	uint32_t be_key;
 	uint32_t generation; /* pool_db generation at connect time */

@@ -2,7 +2,9 @@
 /*
  * io.c - the socket + buffer pair shared by client and server objects.
  * Reads go into a fixed buffer (compacted before a read, never grown);
- * writes drain a bounded output buffer.
+ * writes drain a bounded output buffer. Both buffers are borrowed from
+ * the context's pools while bytes are in flight and given back once
+ * empty (conn/mem.c owns the pools).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -15,17 +17,25 @@
 #include "conn/conn.h"
 #include "tls/tls.h"
 
-int conn_io_init(conn_io_t *io, int fd, uint32_t rcap, size_t omax)
+void conn_io_init(conn_io_t *io, int fd, bufpool_t *rpool, size_t omax,
+		  bufpool_t *opool)
 {
 	memset(io, 0, sizeof(*io));
 	io->fd = fd;
-	io->rbuf = malloc(rcap);
-	if (!io->rbuf)
-		return -1;
-	io->rcap = rcap;
-	buf_init(&io->obuf, omax);
+	io->rcap = (uint32_t)rpool->size;
+	io->rpool = rpool;
+	buf_init_pooled(&io->obuf, omax, opool);
 	io->want_read = true;
-	return 0;
+}
+
+size_t conn_io_release(conn_io_t *io)
+{
+	if (io->rbuf && io->rpos == io->rlen && io->busy == 0)
+		conn_io_rbuf_put(io);
+	buf_t *o = &io->obuf;
+	size_t n = o->data && !o->pooled && buf_pending(o) == 0 ? o->cap : 0;
+	buf_release(o);
+	return n;
 }
 
 void conn_io_free(conn_io_t *io)
@@ -35,38 +45,52 @@ void conn_io_free(conn_io_t *io)
 	if (io->fd >= 0)
 		close(io->fd);
 	io->fd = -1;
-	free(io->rbuf);
-	io->rbuf = NULL;
+	if (io->rbuf)
+		conn_io_rbuf_put(io);
 	buf_free(&io->obuf);
+}
+
+/* The unread bytes to the front of a buffer of CAP bytes: the pool's
+ * when CAP is its size, else one of our own. */
+static int move_rbuf(conn_io_t *io, uint32_t cap)
+{
+	uint32_t have = io->rlen - io->rpos;
+	bool pooled = cap <= io->rpool->size;
+	uint8_t *nb = pooled ? bufpool_get(io->rpool) : malloc(cap);
+	if (!nb)
+		return -1;
+	if (io->rbuf && have)
+		memcpy(nb, io->rbuf + io->rpos, have);
+	if (io->rbuf) {
+		io->rpos = io->rlen; /* nothing of it is ours any more */
+		conn_io_rbuf_put(io);
+	}
+	io->rbuf = nb;
+	io->rprivate = !pooled;
+	io->rcap = pooled ? (uint32_t)io->rpool->size : cap;
+	io->rpos = 0;
+	io->rlen = have;
+	return 0;
 }
 
 int conn_io_reserve(conn_io_t *io, uint32_t need)
 {
-	if (io->rpos > 0) {
+	if (io->rbuf && io->rpos > 0) {
 		memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
 		io->rlen -= io->rpos;
 		io->rpos = 0;
 	}
 	if (need <= io->rcap)
 		return 0;
-	uint8_t *nb = realloc(io->rbuf, need);
-	if (!nb)
-		return -1;
-	io->rbuf = nb;
-	io->rcap = need;
-	return 0;
+	return move_rbuf(io, need);
 }
 
 void conn_io_shrink(conn_io_t *io, uint32_t cap)
 {
-	if (io->rcap <= cap || io->rlen - io->rpos > cap)
+	(void)cap; /* back to the pool's size */
+	if (!io->rprivate || io->rlen - io->rpos > io->rpool->size)
 		return;
-	conn_io_reserve(io, 0);
-	uint8_t *nb = realloc(io->rbuf, cap);
-	if (nb) {
-		io->rbuf = nb;
-		io->rcap = cap;
-	}
+	move_rbuf(io, (uint32_t)io->rpool->size);
 }
 
 /* As much decrypted input as fits: a read stops short of the buffer only
@@ -130,6 +154,9 @@ int conn_io_read(conn_io_t *io)
 	}
 	if (io->rlen == io->rcap)
 		return -1;
+	/* Usual: input arrives into no buffer (the last was given back). */
+	if (!io->rbuf && !(io->rbuf = bufpool_get(io->rpool)))
+		return -2;
 	if (__builtin_expect(io->tls != NULL, 0))
 		return tls_io_read(io);
 	ssize_t n = recv(io->fd, io->rbuf + io->rlen, io->rcap - io->rlen, 0);

@@ -146,13 +146,13 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 		return NULL;
 	}
 	server_t *s = calloc(1, sizeof(*s));
-	uint32_t rcap = (uint32_t)(cfg->pkt_buf > 32768 ? cfg->pkt_buf : 32768);
-	if (!s || conn_io_init(&s->io, fd, rcap, CONN_OBUF_MAX) < 0) {
-		free(s);
+	if (!s) {
 		if (fd >= 0)
 			close(fd);
 		return NULL;
 	}
+	conn_io_init(&s->io, fd, &ctx->mem.large, CONN_OBUF_MAX,
+		     &ctx->mem.small);
 	if (!addr.unix_sock && cfg->tcp_socket_buffer > 0)
 		s->io.send_max = (uint32_t)cfg->tcp_socket_buffer;
 	s->ctx = ctx;
@@ -648,8 +648,8 @@ static void resync_done(server_t *s)
 				   "canonical version %s -> %s",
 				   conn_var_name(s->ctx, v), c->vars[v],
 				   s->vars[v]);
-		free(c->vars[v]);
-		c->vars[v] = strdup(s->vars[v]);
+		istr_put(&s->ctx->istr, c->vars[v]);
+		c->vars[v] = istr_get(&s->ctx->istr, s->vars[v]);
 	}
 }
 
@@ -666,13 +666,13 @@ static void note_param(server_t *s, const uint8_t *body, uint32_t len,
 		return;
 	int v = conn_var_index(s->ctx, name);
 	if (v >= 0) {
-		free(s->vars[v]);
-		s->vars[v] = strdup(val);
+		istr_put(&s->ctx->istr, s->vars[v]);
+		s->vars[v] = istr_get(&s->ctx->istr, val);
 		if (v < 32)
 			s->resync_mask &= ~(1u << v);
 		if (to_client && s->link) {
-			free(s->link->vars[v]);
-			s->link->vars[v] = strdup(val);
+			istr_put(&s->ctx->istr, s->link->vars[v]);
+			s->link->vars[v] = istr_ref(s->vars[v]);
 		}
 	}
 	if (s->state == SV_LOGIN && s->nparams < 32) {
@@ -1241,8 +1241,10 @@ static bool process_pass(server_t *s)
 
 void server_process(server_t *s)
 {
+	s->io.busy++;
 	for (int pass = 0; pass < 1024 && process_pass(s); pass++)
 		;
+	conn_io_done(&s->io);
 }
 
 void server_check(server_t *s, const char *sql)
@@ -1287,12 +1289,13 @@ void server_link(server_t *s, client_t *c)
 			/* An extra parameter another client set, that this
 			 * one did not: back to the server's default. */
 			buf_printf(&sql, "RESET %s;", conn_var_name(s->ctx, v));
-			free(s->vars[v]);
+			istr_put(&s->ctx->istr, s->vars[v]);
 			s->vars[v] = NULL;
 			continue;
 		}
-		/* The common case, every transaction: nothing differs. */
-		if (!want || (s->vars[v] && strcmp(s->vars[v], want) == 0))
+		/* The common case, every transaction: nothing differs (both
+		 * interned: equal values are one pointer). */
+		if (!want || s->vars[v] == want)
 			continue;
 		const char *name = conn_var_name(s->ctx, v);
 		if (v < VAR_COUNT) {
@@ -1311,8 +1314,8 @@ void server_link(server_t *s, client_t *c)
 		buf_append(&sql, ", ", 2);
 		append_literal(&sql, want);
 		buf_append(&sql, ", false);", 9);
-		free(s->vars[v]);
-		s->vars[v] = strdup(want);
+		istr_put(&s->ctx->istr, s->vars[v]);
+		s->vars[v] = istr_ref(want);
 	}
 	s->resyncing = sql.len > 0;
 	if (c->sw_replay) {

@@ -277,6 +277,49 @@ static void shutdown_tick(pgs_ctx_t *ctx)
 	ev_stop(ctx->loop);
 }
 
+static size_t release_clients(statlist_t *l)
+{
+	size_t n = 0;
+	for (list_node_t *it = l->head.next; it != &l->head; it = it->next)
+		n += conn_io_release(&list_entry(it, client_t, node)->io);
+	return n;
+}
+
+static size_t release_servers(statlist_t *l)
+{
+	size_t n = 0;
+	for (list_node_t *it = l->head.next; it != &l->head; it = it->next)
+		n += conn_io_release(&list_entry(it, server_t, node)->io);
+	return n;
+}
+
+/* Once a second, the buffers connections hold without bytes in them go
+ * back: output buffers that outgrew a pool block (kept through drains so
+ * a stream does not regrow them every turn), then the pools' surplus.
+ * From the timer, so no processing frame is running. */
+static void release_buffers(pgs_ctx_t *ctx, int64_t now)
+{
+	if (!conn_mem_due(ctx, now))
+		return;
+	size_t n = release_clients(&ctx->login_clients) +
+		   release_clients(&ctx->admin_clients) +
+		   release_servers(&ctx->cancel_servers);
+	list_node_t *it;
+	for (it = ctx->pools.next; it != &ctx->pools; it = it->next) {
+		pool_t *p = list_entry(it, pool_t, node);
+		n += release_clients(&p->active_clients) +
+		     release_clients(&p->waiting_clients) +
+		     release_servers(&p->active_servers) +
+		     release_servers(&p->idle_servers) +
+		     release_servers(&p->used_servers) +
+		     release_servers(&p->tested_servers) +
+		     release_servers(&p->login_servers) +
+		     release_servers(&p->parked_servers);
+	}
+	conn_mem_freed(ctx, n);
+	conn_mem_tick(ctx, now);
+}
+
 void janitor_run(pgs_ctx_t *ctx)
 {
 	int64_t now = ev_now_us(ctx->loop);
@@ -296,6 +339,7 @@ void janitor_run(pgs_ctx_t *ctx)
 			 ctx->cfg->min_pool_size > 0)
 			pool_launch(p);
 	}
+	release_buffers(ctx, now);
 	stats_tick(ctx, now);
 	admin_tick(ctx);
 	sw_tick(ctx);

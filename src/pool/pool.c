@@ -1206,7 +1206,7 @@ static void free_client(client_t *c)
 	free(c->user);
 	free(c->dbname);
 	for (int i = 0; i < VAR_MAX; i++)
-		free(c->vars[i]);
+		istr_put(&c->ctx->istr, c->vars[i]);
 	if (c->scram)
 		scram_server_free(c->scram);
 	free(c->admin_wait_db);
@@ -1221,6 +1221,7 @@ static void free_client(client_t *c)
 	free(c->repl_options);
 	free(c->hba_map);
 	free(c->lookup_sql);
+	conn_mem_freed(c->ctx, sizeof(*c));
 	free(c);
 }
 
@@ -1229,11 +1230,12 @@ static void free_server(server_t *s)
 	server_prep_free(s);
 	conn_io_free(&s->io);
 	for (int i = 0; i < VAR_MAX; i++)
-		free(s->vars[i]);
+		istr_put(&s->ctx->istr, s->vars[i]);
 	if (s->scram)
 		scram_client_free(s->scram);
 	free(s->auth_secret);
 	free(s->auth_error);
+	conn_mem_freed(s->ctx, sizeof(*s));
 	free(s);
 }
 

@@ -20,6 +20,7 @@
 #include "ev/ev.h"
 #include "metrics/stats_types.h"
 #include "util/buf.h"
+#include "util/istr.h"
 #include "util/list.h"
 #include "util/log.h"
 
@@ -229,6 +230,9 @@ struct pgs_ctx {
 	uint32_t rand_left;
 
 	conn_txq_t txq;
+	conn_mem_t mem;
+	/* Tracked parameters' values, shared by every connection. */
+	istr_table_t istr;
 
 	/* track_extra_parameters, fixed at start: tracked variables
 	 * VAR_COUNT .. nvars-1 (conn_var_name()). */

@@ -15,11 +15,33 @@ void buf_init(buf_t *b, size_t max)
 	b->max = max;
 }
 
+void buf_init_pooled(buf_t *b, size_t max, bufpool_t *pool)
+{
+	buf_init(b, max);
+	if (pool && pool->size > 0 && (max == 0 || pool->size <= max))
+		b->pool = pool;
+}
+
+static void drop_storage(buf_t *b)
+{
+	if (b->pooled)
+		bufpool_put(b->pool, b->data);
+	else
+		free(b->data);
+	b->data = NULL;
+	b->pooled = false;
+	b->len = b->off = b->cap = 0;
+}
+
 void buf_free(buf_t *b)
 {
-	free(b->data);
-	b->data = NULL;
-	b->len = b->off = b->cap = 0;
+	drop_storage(b);
+}
+
+void buf_release(buf_t *b)
+{
+	if (b->data && b->len == b->off)
+		drop_storage(b);
 }
 
 void buf_reset(buf_t *b)
@@ -37,7 +59,8 @@ void buf_compact(buf_t *b)
 	b->off = 0;
 }
 
-bool buf_reserve(buf_t *b, size_t n)
+/* Out of line, so that an append that fits stays one compare. */
+__attribute__((noinline)) static bool grow(buf_t *b, size_t n)
 {
 	size_t max = b->max ? b->max : BUF_DEFAULT_MAX;
 	if (n > max || n > SIZE_MAX - b->len) {
@@ -67,7 +90,18 @@ bool buf_reserve(buf_t *b, size_t n)
 		ncap *= 2;
 	if (ncap > max)
 		ncap = max;
-	uint8_t *p = realloc(b->data, ncap);
+	uint8_t *p;
+	if (b->pooled) {
+		/* Outgrown its block: the block goes back to the pool. */
+		p = malloc(ncap);
+		if (p) {
+			memcpy(p, b->data, b->len);
+			bufpool_put(b->pool, b->data);
+			b->pooled = false;
+		}
+	} else {
+		p = realloc(b->data, ncap);
+	}
 	if (!p) {
 		b->toobig = true;
 		return false;
@@ -75,6 +109,25 @@ bool buf_reserve(buf_t *b, size_t n)
 	b->data = p;
 	b->cap = ncap;
 	return true;
+}
+
+bool buf_reserve(buf_t *b, size_t n)
+{
+	/* cap never exceeds max, so what fits is within it. */
+	if (__builtin_expect(n <= b->cap - b->len, 1))
+		return true;
+	/* A drained pooled buffer filling again: once per reply. */
+	if (!b->data && b->pool && n <= b->pool->size) {
+		b->data = bufpool_get(b->pool);
+		if (!b->data) {
+			b->toobig = true;
+			return false;
+		}
+		b->pooled = true;
+		b->cap = b->pool->size;
+		return true;
+	}
+	return grow(b, n);
 }
 
 bool buf_append(buf_t *b, const void *p, size_t n)
@@ -116,6 +169,13 @@ bool buf_printf(buf_t *b, const char *fmt, ...)
 void buf_consume(buf_t *b, size_t n)
 {
 	b->off += n;
-	if (b->off >= b->len)
+	if (b->off >= b->len) {
 		b->off = b->len = 0;
+		if (b->pooled) {
+			bufpool_put(b->pool, b->data);
+			b->data = NULL;
+			b->cap = 0;
+			b->pooled = false;
+		}
+	}
 }

@@ -5,6 +5,12 @@
  * Zero-initialised is a valid empty buffer. Appends past `max` fail and
  * set `toobig` instead of growing (curl's dynbuf idea), so a peer can
  * never make us allocate without bound.
+ *
+ * A pooled buffer (buf_init_pooled) takes its storage from a bufpool
+ * while it holds bytes and gives it back the moment it is drained, so an
+ * idle connection's output buffer costs nothing. Storage that outgrew the
+ * pool's block size is kept through drains (a stream refills it at once)
+ * until buf_release().
  */
 #ifndef PGSWITCH_BUF_H
 #define PGSWITCH_BUF_H
@@ -13,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bufpool.h"
+
 typedef struct buf {
 	uint8_t *data;
 	size_t len; /* bytes stored */
@@ -20,9 +28,15 @@ typedef struct buf {
 	size_t cap;
 	size_t max; /* hard limit on len; 0 means 1 MiB */
 	bool toobig;
+	bool pooled;	 /* data is a block of pool */
+	bufpool_t *pool; /* NULL: plain malloc */
 } buf_t;
 
 void buf_init(buf_t *b, size_t max);
+/* As buf_init, storage from POOL up to its block size. */
+void buf_init_pooled(buf_t *b, size_t max, bufpool_t *pool);
+/* Give back the storage of a drained buffer (no-op with bytes pending). */
+void buf_release(buf_t *b);
 void buf_free(buf_t *b);
 /* Make room for N more bytes; false (and toobig) past the maximum. */
 bool buf_reserve(buf_t *b, size_t n);
