@@ -203,7 +203,8 @@ def test_unresolvable_first_host_is_skipped(pg, pooler_factory):
 
     def client():
         with p.connect(dbname="hl", connect_timeout=15) as c:
-            results.append(c.execute("SELECT 1").fetchone()[0])
+            # long enough that the two sessions overlap on a loaded box
+            results.append(c.execute("SELECT 1 FROM pg_sleep(0.5)").fetchone()[0])
 
     ts = [threading.Thread(target=client) for _ in range(2)]
     for t in ts:
