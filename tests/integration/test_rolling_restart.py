@@ -87,7 +87,7 @@ def test_rolling_restart_under_pgbench(pg, roll_db, pooler_factory, migrate_req)
     assert done > 0
     log_old = old.log_text()
     assert "got SIGTERM, shutting down" in log_old
-    assert "all clients gone, shutting down" in log_old
+    assert "client connections dropped, exiting" in log_old
     # the new process took over the connections
     assert new.log_text().count("login attempt") > 10
     with new.connect(dbname="roll") as c:
