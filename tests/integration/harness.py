@@ -588,7 +588,8 @@ class Pooler:
             except OSError:
                 texts.append("")
         log, err = texts
-        extra = [ln for ln in err.splitlines() if ln not in log]
+        seen = set(log.splitlines())  # a set: big logs stay linear
+        extra = [ln for ln in err.splitlines() if ln not in seen]
         return log + ("\n" + "\n".join(extra) if extra else "")
 
     SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
