@@ -195,8 +195,8 @@ struct pgs_ctx {
 	list_node_t dbs;
 	list_node_t users;
 	list_node_t pools;
-	statlist_t login_clients;  /* CL_LOGIN, not yet in a pool */
-	statlist_t admin_clients;  /* logged-in console clients */
+	statlist_t login_clients; /* CL_LOGIN, not yet in a pool */
+	statlist_t admin_clients; /* logged-in console clients */
 	/* The console's own row of SHOW STATS: PgBouncer counts one
 	 * transaction and query per console connection. */
 	stats_t admin_stats;
