@@ -118,8 +118,8 @@ void conn_mem_freed(pgs_ctx_t *ctx, size_t bytes);
 /* A second passed since the last conn_mem_tick(): the janitor gives back
  * idle connections' buffers (conn_io_release), then ticks. */
 bool conn_mem_due(pgs_ctx_t *ctx, int64_t now);
-/* Trim the pools to the last period's need; malloc_trim() after a burst
- * of frees. */
+/* Trim the pools (half the blocks idle all period); malloc_trim() after
+ * a burst of frees. */
 void conn_mem_tick(pgs_ctx_t *ctx, int64_t now);
 
 /* TLS contexts (conn/conn_tls.c): build or rebuild from ctx->cfg what
