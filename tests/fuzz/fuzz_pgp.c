@@ -1,4 +1,4 @@
-// FUZZ_SOURCES: src/proto/*.c src/util/buf.c
+// FUZZ_SOURCES: src/proto/*.c src/util/buf.c src/util/bufpool.c
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_pgp.c - libFuzzer target for the v3 wire protocol codec.
