@@ -18,6 +18,7 @@
 #include "metrics/stats.h"
 #include "net/dns.h"
 #include "net/sock.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
 #include "tls/tls.h"
@@ -376,11 +377,55 @@ static void show_sockets(client_t *c, bool active)
 	admin_ok(c, "SHOW");
 }
 
-/* SHOW PEERS / PEER_POOLS / DNS_ZONES: PgBouncer's columns, no rows
- * (zones need c-ares' SOA lookups, as in a PgBouncer built without). */
+/* SHOW DNS_ZONES: PgBouncer's columns, no rows (zones need c-ares' SOA
+ * lookups, as in a PgBouncer built without). */
 static void show_empty(client_t *c, const pgp_field_t *f, int n)
 {
 	admin_row_desc(c, f, n);
+	admin_ok(c, "SHOW");
+}
+
+/* Every [peers] entry, the own id's too, by id (PgBouncer lists it). */
+static void show_peers(client_t *c)
+{
+	static const pgp_field_t f[] = {
+		{"peer_id", I4}, {"host", T}, {"port", I4}, {"pool_size", I4}};
+	const cfg_t *cfg = c->ctx->cfg;
+	admin_row_desc(c, f, 4);
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		const cfg_peer_t *e = &cfg->peers[i];
+		row_t r;
+		row_init(&r);
+		put_i(&r, e->id);
+		put_s(&r, e->host);
+		put_i(&r, e->port);
+		put_i(&r, e->pool_size >= 0 ? e->pool_size
+					    : cfg->default_pool_size);
+		emit(c, &r);
+	}
+	admin_ok(c, "SHOW");
+}
+
+/* The peers a CancelRequest went to since the start, as PgBouncer makes
+ * a peer's pool at its first forward. */
+static void show_peer_pools(client_t *c)
+{
+	static const pgp_field_t f[] = {{"peer_id", I4},
+					{"cl_active_cancel_req", I4},
+					{"cl_waiting_cancel_req", I4},
+					{"sv_active_cancel", I4},
+					{"sv_login", I4}};
+	admin_row_desc(c, f, 5);
+	for (const peer_t *p = c->ctx->peers; p; p = p->next) {
+		row_t r;
+		row_init(&r);
+		put_i(&r, p->id);
+		put_i(&r, p->active_clients.count);
+		put_i(&r, p->waiting_clients.count);
+		put_i(&r, p->active_conns.count);
+		put_i(&r, p->login_conns.count);
+		emit(c, &r);
+	}
 	admin_ok(c, "SHOW");
 }
 
@@ -960,15 +1005,30 @@ static void show_lists(client_t *c)
 		used_sv += pool_server_total(p);
 	}
 	used_cl += ctx->admin_clients.count;
+	int npeer_pools = 0;
+	for (const peer_t *p = ctx->peers; p; p = p->next) {
+		npeer_pools++;
+		used_cl += p->active_clients.count + p->waiting_clients.count;
+	}
 	const char *names[] = {"databases",    "users",		"peers",
 			       "pools",	       "peer_pools",	"free_clients",
 			       "used_clients", "login_clients", "free_servers",
 			       "used_servers", "dns_names",	"dns_zones",
 			       "dns_queries",  "dns_pending"};
-	int vals[] = {ndb, (int)nuser, 0,	npool,
-		      0,   0,	       used_cl, ctx->login_clients.count,
-		      0,   used_sv,    0,	0,
-		      0,   0};
+	int vals[] = {ndb,
+		      (int)nuser,
+		      (int)ctx->cfg->npeers,
+		      npool,
+		      npeer_pools,
+		      0,
+		      used_cl,
+		      ctx->login_clients.count,
+		      0,
+		      used_sv,
+		      0,
+		      0,
+		      0,
+		      0};
 	admin_row_desc(c, f, 2);
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		row_t r;
@@ -1098,18 +1158,9 @@ bool admin_show(client_t *c, const char *what)
 	else if (strcasecmp(what, "totals") == 0)
 		show_totals(c);
 	else if (strcasecmp(what, "peers") == 0) {
-		static const pgp_field_t f[] = {{"peer_id", I4},
-						{"host", T},
-						{"port", I4},
-						{"pool_size", I4}};
-		show_empty(c, f, 4);
+		show_peers(c);
 	} else if (strcasecmp(what, "peer_pools") == 0) {
-		static const pgp_field_t f[] = {{"peer_id", I4},
-						{"cl_active_cancel_req", I4},
-						{"cl_waiting_cancel_req", I4},
-						{"sv_active_cancel", I4},
-						{"sv_login", I4}};
-		show_empty(c, f, 5);
+		show_peer_pools(c);
 	} else if (strcasecmp(what, "dns_hosts") == 0) {
 		show_dns_hosts(c);
 	} else if (strcasecmp(what, "dns_zones") == 0) {

@@ -88,6 +88,13 @@ void cfg_user_clear(cfg_user_t *u)
 	memset(u, 0, sizeof(*u));
 }
 
+void cfg_peer_clear(cfg_peer_t *p)
+{
+	free(p->host);
+	free(p->file);
+	memset(p, 0, sizeof(*p));
+}
+
 void cfg_free(cfg_t *cfg)
 {
 	size_t i;
@@ -101,6 +108,9 @@ void cfg_free(cfg_t *cfg)
 	for (i = 0; i < cfg->nusers; i++)
 		cfg_user_clear(&cfg->users[i]);
 	free(cfg->users);
+	for (i = 0; i < cfg->npeers; i++)
+		cfg_peer_clear(&cfg->peers[i]);
+	free(cfg->peers);
 	free(cfg);
 }
 
@@ -198,4 +208,13 @@ bool cfg_list_contains(const char *list, const char *name)
 		if ((size_t)(p - start) == n && memcmp(start, name, n) == 0)
 			return true;
 	}
+}
+
+const cfg_peer_t *cfg_find_peer(const cfg_t *cfg, int id)
+{
+	for (size_t i = 0; cfg && i < cfg->npeers; i++) {
+		if (cfg->peers[i].id == id)
+			return &cfg->peers[i];
+	}
+	return NULL;
 }

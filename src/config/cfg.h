@@ -7,6 +7,7 @@
  *   cfg_free()      release a cfg_t (NULL allowed)
  *   cfg_find_db()   look up a [databases] entry (exact name, not the "*")
  *   cfg_find_user() look up a [users] entry
+ *   cfg_find_peer() look up a [peers] entry
  *   cfg_set()       admin SET key = value on a live object (reloadable keys)
  *   cfg_show()      enumerate rows for SHOW CONFIG
  *   cfg_diags_*()   diagnostics helpers
@@ -34,6 +35,7 @@ void cfg_free(cfg_t *cfg);
 /* Exact lookup, NULL if absent. The "*" entry is found only by name "*". */
 const cfg_db_t *cfg_find_db(const cfg_t *cfg, const char *name);
 const cfg_user_t *cfg_find_user(const cfg_t *cfg, const char *name);
+const cfg_peer_t *cfg_find_peer(const cfg_t *cfg, int id);
 
 /*
  * Point [databases] entry NAME at HOST:PORT (a switchover_state_file

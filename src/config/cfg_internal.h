@@ -94,5 +94,6 @@ void cfg_diag(cfg_diags_t *d, cfg_sev_t sev, const char *file, int line,
 /* Release the members of one entry (not the entry itself). */
 void cfg_db_clear(cfg_db_t *db);
 void cfg_user_clear(cfg_user_t *u);
+void cfg_peer_clear(cfg_peer_t *p);
 
 #endif

@@ -649,12 +649,17 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 	/* Keys with a field that nothing acts on yet: set to anything but
 	 * PgBouncer's default, they say so (never silently ignored). */
 	static const char *const inert[] = {
-		"autodb_idle_timeout",	 "disable_pqexec",
-		"dns_zone_check_period", "peer_id",
-		"resolv_conf",		 "sbuf_loopcnt",
-		"suspend_timeout",	 "syslog",
-		"syslog_facility",	 "syslog_ident",
-		"unix_socket_group",	 "workers",
+		"autodb_idle_timeout",
+		"disable_pqexec",
+		"dns_zone_check_period",
+		"resolv_conf",
+		"sbuf_loopcnt",
+		"suspend_timeout",
+		"syslog",
+		"syslog_facility",
+		"syslog_ident",
+		"unix_socket_group",
+		"workers",
 	};
 	for (size_t i = 0; i < sizeof(inert) / sizeof(inert[0]); i++) {
 		if (strcmp(k->name, inert[i]) != 0)

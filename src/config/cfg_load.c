@@ -50,11 +50,10 @@ typedef struct loader {
 	cfg_diags_t *d;
 	enum sect sect;
 	bool saw_main;
-	bool peers_warned;
 	/* Real paths of the files being read, outermost first. */
 	char *stack[CFG_MAX_INCLUDE + 1];
 	int depth;
-	size_t dbcap, usercap;
+	size_t dbcap, usercap, peercap;
 } loader_t;
 
 /* Where a line came from, for diagnostics and cfg_db_t.file/line. */
@@ -195,6 +194,14 @@ static const cs_key_t user_keys[] = {
 	{"idle_transaction_timeout", CS_MS_LONG, US(idle_transaction_timeout)},
 	{"transaction_timeout", CS_MS_LONG, US(transaction_timeout)},
 	{"client_idle_timeout", CS_MS_LONG, US(client_idle_timeout)},
+	{NULL, CS_STR, 0},
+};
+
+#define PE(f) offsetof(cfg_peer_t, f)
+static const cs_key_t peer_keys[] = {
+	{"host", CS_STR, PE(host)},
+	{"port", CS_PORT, PE(port)},
+	{"pool_size", CS_INT, PE(pool_size)},
 	{NULL, CS_STR, 0},
 };
 
@@ -454,6 +461,88 @@ drop:
 	cfg_user_clear(&u);
 }
 
+/* A key that is not 1..65535 in decimal: a cancel key has two bytes for
+ * the id it names. */
+static int peer_id_parse(const char *name)
+{
+	long v = 0;
+	if (!*name || strlen(name) > 5)
+		return -1;
+	for (const char *p = name; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v >= 1 && v <= 65535 ? (int)v : -1;
+}
+
+/* Keep the entries sorted by id: SHOW PEERS lists them so. */
+static void insert_peer(loader_t *ld, const where_t *w, cfg_peer_t *pe)
+{
+	cfg_t *cfg = ld->cfg;
+	size_t i;
+	for (i = 0; i < cfg->npeers && cfg->peers[i].id < pe->id; i++)
+		;
+	if (i < cfg->npeers && cfg->peers[i].id == pe->id) {
+		WARN(ld, w,
+		     "peer %d redefined, replacing the definition at "
+		     "%.100s:%d",
+		     pe->id, cfg->peers[i].file, cfg->peers[i].line);
+		cfg_peer_clear(&cfg->peers[i]);
+		cfg->peers[i] = *pe;
+		return;
+	}
+	if (cfg->npeers == ld->peercap) {
+		size_t cap = ld->peercap ? ld->peercap * 2 : 8;
+		cfg_peer_t *grown = realloc(cfg->peers, cap * sizeof(*grown));
+		if (!grown) {
+			ERR(ld, w, "out of memory");
+			cfg_peer_clear(pe);
+			return;
+		}
+		cfg->peers = grown;
+		ld->peercap = cap;
+	}
+	memmove(&cfg->peers[i + 1], &cfg->peers[i],
+		(cfg->npeers - i) * sizeof(*pe));
+	cfg->peers[i] = *pe;
+	cfg->npeers++;
+}
+
+static void add_peer(loader_t *ld, const where_t *w, const char *name,
+		     const char *settings)
+{
+	cfg_peer_t pe;
+
+	memset(&pe, 0, sizeof(pe));
+	pe.id = peer_id_parse(name);
+	if (pe.id < 0) {
+		ERR(ld, w,
+		    "peer '%.64s': ids of peers must be a number from 1 to "
+		    "65535",
+		    name);
+		return;
+	}
+	pe.port = 6432;
+	pe.pool_size = -1;
+	pe.file = strdup(w->file);
+	pe.line = w->line;
+	if (!pe.file) {
+		ERR(ld, w, "out of memory");
+		goto drop;
+	}
+	if (!apply_connstr(ld, w, "peer", name, peer_keys, &pe, settings))
+		goto drop;
+	if (!pe.host || !*pe.host) {
+		ERR(ld, w, "peer '%.64s': host was not provided", name);
+		goto drop;
+	}
+	insert_peer(ld, w, &pe);
+	return;
+drop:
+	cfg_peer_clear(&pe);
+}
+
 static void set_param(loader_t *ld, const where_t *w, const char *key,
 		      const char *value)
 {
@@ -593,11 +682,7 @@ static void key_line(loader_t *ld, const where_t *w, char *p)
 		add_user(ld, w, name, value);
 		break;
 	case SEC_PEERS:
-		if (!ld->peers_warned)
-			WARN(ld, w,
-			     "the [peers] section is not yet supported "
-			     "by pgswitch, peers are ignored");
-		ld->peers_warned = true;
+		add_peer(ld, w, name, value);
 		break;
 	}
 }

@@ -111,6 +111,17 @@ typedef struct cfg_user {
 	int line;
 } cfg_user_t;
 
+/* One [peers] entry: another pooler of a so_reuseport group, where a
+ * CancelRequest whose key names this id is forwarded. */
+typedef struct cfg_peer {
+	int id;	       /* 1..65535: the two bytes a cancel key has for it */
+	char *host;    /* required; "/dir" = unix socket in that dir */
+	int port;      /* default 6432 */
+	int pool_size; /* cancels in flight at once; -1 = default_pool_size */
+	char *file;
+	int line;
+} cfg_peer_t;
+
 /*
  * The [pgbouncer] section. Times are in milliseconds (ini values are
  * seconds, fractional allowed, or with a unit: ms, s, min, h, d);
@@ -251,6 +262,8 @@ typedef struct cfg {
 	size_t ndbs;
 	cfg_user_t *users;
 	size_t nusers;
+	cfg_peer_t *peers; /* sorted by id, as SHOW PEERS lists them */
+	size_t npeers;
 } cfg_t;
 
 /* One row of SHOW CONFIG. Strings point into static or cfg-owned memory. */

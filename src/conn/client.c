@@ -20,6 +20,7 @@
 #include "conn/conn_int.h"
 #include "conn/conn.h"
 #include "net/sock.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
 #include "tls/tls.h"
@@ -79,6 +80,15 @@ static void client_on_io(ev_loop_t *loop, int fd, void *data, int mask);
 void client_log(client_t *c, int lvl, const char *fmt, ...)
 {
 	va_list ap;
+	if (c->peer) {
+		/* Forwarded to a peer: PgBouncer's "peer-2@addr". */
+		char msg[1024];
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		peer_log(c->ctx, lvl, 'C', c, c->peer->id, &c->addr, "%s", msg);
+		return;
+	}
 	va_start(ap, fmt);
 	/* A cancel request has no startup names: its target's pool. */
 	const char *db = c->dbname ? c->dbname
@@ -221,6 +231,8 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 					 "so we also give up forwarding to "
 					 "server");
 	}
+	if (c->peer)
+		peer_client_gone(c);
 	if (c->admin)
 		admin_client_gone(c);
 	pool_key_unregister(ctx, c);

@@ -25,6 +25,7 @@
 #include "conn/conn_int.h"
 #include "conn/conn.h"
 #include "net/sock.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
 
@@ -62,9 +63,13 @@ static const char *const admin_params[][2] = {
 
 static void issue_key(client_t *c)
 {
+	/* With peer_id set the key names this process, so a peer that gets
+	 * the client's CancelRequest can forward it here. */
 	do {
 		pool_random(c->ctx, &c->key_pid, sizeof(c->key_pid));
 		pool_random(c->ctx, &c->key_secret, sizeof(c->key_secret));
+		peer_key_make(&c->key_pid, &c->key_secret,
+			      c->ctx->cfg->peer_id);
 	} while (!pool_key_register(c->ctx, c));
 }
 
@@ -776,6 +781,12 @@ static void handle_cancel(client_t *c, const pgp_startup_t *st)
 		      ((uint32_t)st->cancel_key[1] << 16) |
 		      ((uint32_t)st->cancel_key[2] << 8) | st->cancel_key[3];
 	client_t *target = pool_key_find(c->ctx, st->cancel_pid, key);
+	/* A peer forwarded it with its TTL lowered: ours had the full one. */
+	if (!target && c->ctx->cfg->peer_id > 0)
+		target = pool_key_find(c->ctx, st->cancel_pid,
+				       peer_key_with_ttl(key, PEER_TTL_MAX));
+	if (!target && peer_cancel_forward(c, st->cancel_pid, key))
+		return;
 	/* PostgreSQL closes a cancel connection without a reply; so does
 	 * every outcome here, in PgBouncer's words. */
 	if (!target) {

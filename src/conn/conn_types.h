@@ -266,9 +266,11 @@ struct client {
 
 	/* A CancelRequest socket: the client it cancels (by id: it may be
 	 * gone by the time a connection is free) and the connection that
-	 * carries it once launched. */
+	 * carries it once launched. One forwarded to a peer (pool NULL)
+	 * has its peer, and the key to send in cancel_target_id. */
 	uint64_t cancel_target_id;
 	server_t *cancel_conn;
+	struct peer *peer;
 
 	/* admin console: a command waiting to complete (PAUSE, WAIT_CLOSE) */
 	int admin_wait;

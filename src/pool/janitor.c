@@ -18,6 +18,7 @@
 #include "conn/conn.h"
 #include "metrics/stats.h"
 #include "pool/janitor.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
 #include "switch/switchover.h"
@@ -327,6 +328,7 @@ void janitor_run(pgs_ctx_t *ctx)
 
 	check_login_clients(ctx, now);
 	check_cancels(ctx, now);
+	peer_janitor(ctx, now);
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
 		pool_t *p = list_entry(n, pool_t, node);
 		check_clients(p, now);
@@ -536,6 +538,7 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 		log_msg(&ctx->log, LOG_ERROR, "%s", tlserr);
 	apply_databases(ctx);
 	pool_sync_dbs(ctx);
+	peer_sync(ctx);
 	log_msg(&ctx->log, LOG_LOG, "config file %s reloaded", ctx->cfg_path);
 	if (!tls_ok) {
 		/* PgBouncer's answer: the rest is applied, TLS is not. */

@@ -19,6 +19,7 @@
 #include "conn/conn.h"
 #include "conn/prep.h"
 #include "net/dns.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
 
@@ -334,9 +335,11 @@ static statlist_t *client_list(client_t *c, client_state_t st)
 		return c->admin ? &ctx->admin_clients
 				: &c->pool->active_clients;
 	case CL_WAITING_CANCEL:
-		return &c->pool->waiting_cancel_clients;
+		return c->peer ? &c->peer->waiting_clients
+			       : &c->pool->waiting_cancel_clients;
 	case CL_ACTIVE_CANCEL:
-		return &c->pool->active_cancel_clients;
+		return c->peer ? &c->peer->active_clients
+			       : &c->pool->active_cancel_clients;
 	case CL_JUSTFREE:
 		return &ctx->justfree_clients;
 	default:
@@ -1286,6 +1289,7 @@ static void close_servers(statlist_t *l)
 void pool_close_all(pgs_ctx_t *ctx)
 {
 	list_node_t *n;
+	peer_close_all(ctx);
 	close_clients(&ctx->login_clients);
 	close_clients(&ctx->admin_clients);
 	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
@@ -1311,6 +1315,7 @@ void pool_free_all(pgs_ctx_t *ctx)
 {
 	list_node_t *n;
 	pool_close_all(ctx);
+	peer_free_all(ctx);
 	while (!list_empty(&ctx->pools)) {
 		n = ctx->pools.next;
 		list_del(n);

@@ -210,6 +210,9 @@ struct pgs_ctx {
 	/* Prepared statements every client holds (conn/prep.h). */
 	prep_registry_t prep;
 
+	/* Peers CancelRequests went to (pool/peer.c), by id. */
+	struct peer *peers;
+
 	/* Issued cancel keys -> client (open addressing). */
 	client_t **keymap;
 	uint32_t keymap_cap;
