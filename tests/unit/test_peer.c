@@ -124,7 +124,7 @@ static void test_peers_section(void **state)
 	assert_string_equal(cfg->peers[0].host, "/tmp/p1");
 	assert_int_equal(cfg->peers[0].port, 6432);
 	assert_int_equal(cfg->peers[0].pool_size, -1);
-	assert_int_equal(cfg->peers[0].line, 6);
+	assert_int_equal(cfg->peers[0].line, 7);
 	const cfg_peer_t *p = cfg_find_peer(cfg, 3);
 	assert_non_null(p);
 	assert_string_equal(p->host, "10.0.0.3");
