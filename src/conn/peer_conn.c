@@ -133,7 +133,10 @@ static void on_connected(peer_conn_t *conn)
 		return;
 	}
 	if (!peer_conn_up(conn)) {
-		conn_close(conn, "no cancel request to forward", false);
+		conn_close(conn,
+			   "peer server was not necessary anymore, because "
+			   "client cancel connection was already closed",
+			   false);
 		return;
 	}
 	if (ctx->cfg->log_connections) {
