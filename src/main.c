@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/takeover.h"
 #include "auth/auth.h"
 #include "auth/hba.h"
 #include "config/cfg.h"
@@ -35,6 +36,7 @@
 typedef struct opts {
 	bool daemon;
 	bool quiet;
+	bool reboot;
 	int verbose;
 	const char *config;
 } opts_t;
@@ -48,7 +50,7 @@ static void usage(const char *prog)
 	       "Options:\n"
 	       "  -d, --daemon         run in background (as a daemon)\n"
 	       "  -q, --quiet          run quietly\n"
-	       "  -R, --reboot         do an online reboot (not supported)\n"
+	       "  -R, --reboot         do an online reboot\n"
 	       "  -u, --user=USERNAME  assume identity of USERNAME\n"
 	       "  -v, --verbose        increase verbosity\n"
 	       "  -V, --version        show version, then exit\n"
@@ -129,6 +131,19 @@ static int open_listeners(pgs_ctx_t *ctx)
 		}
 	}
 	return ctx->nlisteners > 0 ? 0 : -1;
+}
+
+/* A listening socket an online restart brought over (already listening,
+ * already logged as PgBouncer does: "got pooler socket"). */
+static int takeover_listener(pgs_ctx_t *ctx, int fd, const char *desc)
+{
+	if (ctx->nlisteners >= PGS_MAX_LISTENERS)
+		return -1;
+	pgs_listener_t *l = &ctx->listeners[ctx->nlisteners++];
+	l->fd = fd;
+	snprintf(l->desc, sizeof(l->desc), "%s", desc);
+	ev_io_set(ctx->loop, fd, EV_READ, on_listen, ctx);
+	return 0;
 }
 
 /* Socket activation: systemd's sockets replace listen_addr, listen_port
@@ -229,6 +244,8 @@ static void on_signal(ev_loop_t *loop, int fd, void *data, int mask)
 				log_msg(&ctx->log, LOG_LOG,
 					"got SIGUSR2, continuing from %s",
 					ctx->suspended ? "SUSPEND" : "PAUSE");
+				if (ctx->suspended)
+					admin_suspend_end(ctx);
 				ctx->paused_all = ctx->suspended = false;
 				janitor_run(ctx);
 			} else {
@@ -270,6 +287,7 @@ static void after_iter(ev_loop_t *loop, void *data)
 {
 	iter_hook_t *h = data;
 	(void)loop;
+	admin_suspend_step(h->ctx);
 	conn_txq_run(h->ctx);
 	pool_free_justfree(h->ctx);
 	if (h->ctx->shutdown != PGS_RUNNING && !h->told_stopping) {
@@ -313,9 +331,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 			o->verbose++;
 			break;
 		case 'R':
-			fprintf(stderr, "-R (online reboot) is not supported; "
-					"use so_reuseport rolling restarts\n");
-			return 1;
+			o->reboot = true;
+			break;
 		case 'u':
 			fprintf(stderr, "-u is not supported: start pgswitch "
 					"as the target user\n");
@@ -509,8 +526,13 @@ int main(int argc, char **argv)
 			(unsigned long long)rl.rlim_max,
 			ctx.cfg->max_client_conn);
 	}
-	if ((nsa > 0 ? adopt_listeners(&ctx, sa_fds, nsa)
-		     : open_listeners(&ctx)) < 0) {
+	int took = 0;
+	if (o.reboot && nsa == 0)
+		took = takeover_run(&ctx, takeover_listener);
+	if (took < 0)
+		_exit(1); /* nothing taken over may be closed politely */
+	if (!took && (nsa > 0 ? adopt_listeners(&ctx, sa_fds, nsa)
+			      : open_listeners(&ctx)) < 0) {
 		log_msg(&ctx.log, LOG_FATAL, "no listening sockets: exiting");
 		return 1;
 	}
@@ -531,6 +553,10 @@ int main(int argc, char **argv)
 	log_msg(&ctx.log, LOG_LOG, "shutting down");
 	if (ctx.cfg->pidfile && *ctx.cfg->pidfile)
 		unlink(ctx.cfg->pidfile);
+	/* SHUTDOWN while suspended: an online restart holds the sockets
+	 * now; closing them politely would end its sessions. */
+	if (ctx.suspended)
+		_exit(0);
 	shutdown_ctx(&ctx);
 	return 0;
 }

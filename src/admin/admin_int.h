@@ -12,6 +12,7 @@
 #define ADMIN_WAIT_PAUSE      1
 #define ADMIN_WAIT_CLOSE      2
 #define ADMIN_WAIT_SWITCHOVER 3 /* answered by src/switch, not the tick */
+#define ADMIN_WAIT_SUSPEND    4 /* answered by admin_suspend_step() */
 
 void admin_err(client_t *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -17,6 +17,7 @@
 
 #include "admin/admin.h"
 #include "admin/admin_int.h"
+#include "admin/takeover.h"
 #include "config/cfg.h"
 #include "conn/conn.h"
 #include "pool/janitor.h"
@@ -271,6 +272,8 @@ static void cmd_resume(client_t *c, const cmd_t *cmd)
 			return;
 		}
 		log_msg(&ctx->log, LOG_LOG, "RESUME command issued");
+		if (ctx->suspended)
+			admin_suspend_end(ctx);
 		ctx->paused_all = false;
 		ctx->suspended = false;
 		set_db_paused(ctx, NULL, false);
@@ -453,7 +456,7 @@ static void cmd_suspend(client_t *c, const cmd_t *cmd)
 	}
 	log_msg(&ctx->log, LOG_LOG, "SUSPEND command issued");
 	ctx->suspended = true;
-	admin_ok(c, "SUSPEND");
+	admin_suspend_begin(c); /* answered once every socket is quiet */
 }
 
 static void cmd_kill_client(client_t *c, const cmd_t *cmd)
@@ -622,10 +625,12 @@ void admin_query(client_t *c, const char *sql)
 
 void admin_client_gone(client_t *c)
 {
-	if (c->admin_wait && c->ctx->suspended) {
+	if ((c->admin_wait || c->id == c->ctx->suspend_admin_id) &&
+	    c->ctx->suspended) {
 		log_msg(&c->ctx->log, LOG_LOG,
 			"admin disappeared when suspended, doing RESUME");
 		c->ctx->suspended = false;
+		admin_suspend_end(c->ctx);
 	}
 	c->admin_wait = 0;
 }
@@ -655,6 +660,7 @@ static bool pause_done(pgs_ctx_t *ctx, pool_db_t *db)
 void admin_tick(pgs_ctx_t *ctx)
 {
 	list_node_t *n, *tmp;
+	admin_suspend_step(ctx);
 	statlist_for_each_safe(n, tmp, &ctx->admin_clients)
 	{
 		client_t *c = list_entry(n, client_t, node);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "admin/admin_int.h"
+#include "admin/takeover.h"
 #include "auth/auth.h"
 #include "config/cfg.h"
 #include "conn/conn.h"
@@ -1171,6 +1172,8 @@ bool admin_show(client_t *c, const char *what)
 		show_mem(c);
 	else if (strcasecmp(what, "state") == 0)
 		show_state(c);
+	else if (strcasecmp(what, "fds") == 0)
+		admin_show_fds(c);
 	else if (strcasecmp(what, "help") == 0)
 		show_help(c);
 	else if (strcasecmp(what, "version") == 0)

@@ -115,7 +115,7 @@ void client_update_io(client_t *c)
 	if (c->state == CL_JUSTFREE)
 		return;
 	int mask = 0;
-	if (c->io.want_read)
+	if (c->io.want_read && !c->io.suspended)
 		mask |= EV_READ;
 	if (buf_pending(&c->io.obuf) > 0 && !c->io.queued)
 		mask |= EV_WRITE;

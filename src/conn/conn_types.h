@@ -147,6 +147,10 @@ typedef struct conn_io {
 	 * limit). One oversize segment would fill it alone, and the peer's
 	 * delayed ACK then holds every next send for 40 ms. */
 	uint32_t send_max;
+	/* SUSPEND: quiet (both buffers empty, at a message boundary), so
+	 * no longer read: what comes stays in the kernel for the process
+	 * that takes the socket over. */
+	bool suspended;
 } conn_io_t;
 
 /* Connections whose output is sent together at the end of a loop turn

@@ -152,7 +152,7 @@ int conn_io_read(conn_io_t *io)
 		io->rlen -= io->rpos;
 		io->rpos = 0;
 	}
-	if (io->rlen == io->rcap)
+	if (io->rlen == io->rcap || io->suspended)
 		return -1;
 	/* Usual: input arrives into no buffer (the last was given back). */
 	if (!io->rbuf && !(io->rbuf = bufpool_get(io->rpool)))

@@ -56,7 +56,7 @@ void server_update_io(server_t *s)
 	if (s->state == SV_JUSTFREE || s->io.fd < 0)
 		return;
 	int mask = 0;
-	if (s->io.want_read)
+	if (s->io.want_read && !s->io.suspended)
 		mask |= EV_READ;
 	if ((buf_pending(&s->io.obuf) > 0 && !s->io.queued) || !s->connected)
 		mask |= EV_WRITE;

@@ -258,6 +258,15 @@ void sock_local(int fd, conn_addr_t *a)
 		fill_addr((struct sockaddr *)&ss, a);
 }
 
+void sock_peer(int fd, conn_addr_t *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	memset(a, 0, sizeof(*a));
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		fill_addr((struct sockaddr *)&ss, a);
+}
+
 int sock_peer_uid(int fd, uid_t *uid)
 {
 	struct ucred cr;

@@ -43,6 +43,8 @@ int sock_connect(const char *host, int port, const char *unix_dir,
 int sock_connect_result(int fd, char *err, size_t errlen);
 void sock_tune(int fd, const sock_opts_t *o, bool tcp);
 void sock_local(int fd, conn_addr_t *a);
+/* The other side of a connected socket (a socket taken over by -R). */
+void sock_peer(int fd, conn_addr_t *a);
 /* The uid of a Unix-socket peer (SO_PEERCRED): 0, or -1 with errno. */
 int sock_peer_uid(int fd, uid_t *uid);
 

@@ -222,6 +222,10 @@ struct pgs_ctx {
 	uint64_t next_id;
 	bool paused_all;
 	bool suspended;
+	/* SUSPEND: when it began (suspend_timeout), and the console that
+	 * issued it (its going away resumes) */
+	int64_t suspend_us;
+	uint64_t suspend_admin_id;
 	pgs_shutdown_t shutdown;
 	int64_t start_us;
 	int64_t last_stats_us;
