@@ -281,6 +281,27 @@ static void relink(tko_t *t)
 	}
 }
 
+/* A pool's ParameterStatus set is not among SHOW FDS's columns: a new
+ * client of a pool that came over has to wait for one server login to
+ * learn it. Log one in now, in place of an idle server that came over
+ * (the pool stays at its size; PgBouncer closes one too). */
+static void learn_welcomes(pgs_ctx_t *ctx)
+{
+	list_node_t *n;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
+		if (p->welcome_ready || p->db->admin ||
+		    p->replication != POOL_REPL_NONE ||
+		    pool_server_total(p) == 0)
+			continue;
+		list_node_t *first = statlist_first(&p->idle_servers);
+		if (first)
+			server_close(list_entry(first, server_t, node),
+				     "too many servers in the pool");
+		server_launch(p);
+	}
+}
+
 static int connect_old(tko_t *t)
 {
 	const cfg_t *cfg = t->ctx->cfg;
@@ -311,8 +332,9 @@ static int connect_old(tko_t *t)
 /* After SUSPEND: the steps that hand the sockets over. */
 static int take_over(tko_t *t, log_t *lg)
 {
-	log_msg(lg, LOG_LOG, "S-%p: pgbouncer/pgbouncer@unix:%d login OK, "
-			     "sending SUSPEND",
+	log_msg(lg, LOG_LOG,
+		"S-%p: pgbouncer/pgbouncer@unix:%d login OK, "
+		"sending SUSPEND",
 		(void *)t, t->port);
 	if (command(t, "SUSPEND;") < 0)
 		return -1;
@@ -339,6 +361,7 @@ static int take_over(tko_t *t, log_t *lg)
 		}
 	}
 	log_msg(lg, LOG_LOG, "old process killed, resuming work");
+	learn_welcomes(t->ctx);
 	return 0;
 }
 

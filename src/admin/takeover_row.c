@@ -108,8 +108,8 @@ int tko_row_decode(const char *const vals[TKO_NCOLS], tko_row_t *r)
 	if (copy_str(vals[2], r->user, sizeof(r->user)) < 0 ||
 	    copy_str(vals[3], r->db, sizeof(r->db)) < 0 ||
 	    copy_str(vals[4], r->addr, sizeof(r->addr)) < 0 ||
-	    copy_str(vals[8], r->client_encoding,
-		     sizeof(r->client_encoding)) < 0 ||
+	    copy_str(vals[8], r->client_encoding, sizeof(r->client_encoding)) <
+		    0 ||
 	    copy_str(vals[9], r->std_strings, sizeof(r->std_strings)) < 0 ||
 	    copy_str(vals[10], r->datestyle, sizeof(r->datestyle)) < 0 ||
 	    copy_str(vals[11], r->timezone, sizeof(r->timezone)) < 0 ||

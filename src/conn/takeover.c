@@ -20,8 +20,8 @@ static void set_vars(pgs_ctx_t *ctx, const char **vars, const tko_row_t *r)
 {
 	const char *v[4] = {r->client_encoding, r->std_strings, r->datestyle,
 			    r->timezone};
-	const int idx[4] = {VAR_CLIENT_ENCODING, VAR_STD_STRINGS,
-			    VAR_DATESTYLE, VAR_TIMEZONE};
+	const int idx[4] = {VAR_CLIENT_ENCODING, VAR_STD_STRINGS, VAR_DATESTYLE,
+			    VAR_TIMEZONE};
 	for (int i = 0; i < 4; i++)
 		if (v[i][0])
 			vars[idx[i]] = istr_get(&ctx->istr, v[i]);
@@ -29,8 +29,7 @@ static void set_vars(pgs_ctx_t *ctx, const char **vars, const tko_row_t *r)
 
 /* The pool a row names; NULL if this process's config does not have
  * the database (a takeover with a changed config drops it). */
-static pool_t *row_pool(pgs_ctx_t *ctx, const tko_row_t *r,
-			pool_user_t **user)
+static pool_t *row_pool(pgs_ctx_t *ctx, const tko_row_t *r, pool_user_t **user)
 {
 	pool_db_t *db = pool_db_lookup(ctx, r->db);
 	if (!db || db->admin)
