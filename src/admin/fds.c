@@ -128,13 +128,15 @@ void admin_suspend_begin(client_t *c)
 
 void admin_suspend_step(pgs_ctx_t *ctx)
 {
-	if (!ctx->suspended || !ctx->suspend_admin_id)
+	/* suspend_us 0: quiet reached; nothing reads or accepts any more */
+	if (!ctx->suspended || !ctx->suspend_admin_id || !ctx->suspend_us)
 		return;
 	long limit = ctx->cfg->suspend_timeout;
 	bool force = limit > 0 &&
 		     ev_now_us(ctx->loop) - ctx->suspend_us > limit * 1000;
 	if (step_all(ctx, force) > 0)
 		return;
+	ctx->suspend_us = 0;
 	list_node_t *n, *tmp;
 	statlist_for_each_safe(n, tmp, &ctx->admin_clients)
 	{

@@ -654,6 +654,7 @@ const char *cfg_key_note(const cfg_t *cfg, size_t idx, const char *value,
 		"dns_zone_check_period",
 		"resolv_conf",
 		"sbuf_loopcnt",
+		/* suspend_timeout is live: SUSPEND, online restart */
 		"syslog",
 		"syslog_facility",
 		"syslog_ident",
