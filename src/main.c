@@ -170,6 +170,22 @@ static int adopt_listeners(pgs_ctx_t *ctx, const int *fds, int n)
 	return ctx->nlisteners > 0 ? 0 : -1;
 }
 
+/*
+ * RELOAD, above the pool and the switchover (after nginx's
+ * ngx_init_cycle): the new config is read into its own object, the
+ * switchover lays its targets over it (the state file, a switch being
+ * persisted), and only a valid one is swapped in.
+ */
+static int app_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
+{
+	cfg_t *ncfg = pool_cfg_read(ctx, err, errlen);
+	if (!ncfg)
+		return -1;
+	sw_overlay_cfg(ncfg);
+	sw_pin_cfg(ctx, ncfg);
+	return pool_cfg_apply(ctx, ncfg, err, errlen);
+}
+
 /* A notification systemd did not get is worth a line, not an exit. */
 static void told_systemd(pgs_ctx_t *ctx, int rc, const char *what)
 {
@@ -190,7 +206,7 @@ static void on_signal(ev_loop_t *loop, int fd, void *data, int mask)
 			log_msg(&ctx->log, LOG_LOG,
 				"got SIGHUP, re-reading config");
 			told_systemd(ctx, sdn_reloading(), "RELOADING=1");
-			int rc = pool_reload(ctx, NULL, 0);
+			int rc = app_reload(ctx, NULL, 0);
 			told_systemd(ctx, sdn_reloaded(rc == 0), "READY=1");
 			break;
 		case SIGTERM:
@@ -492,6 +508,10 @@ int main(int argc, char **argv)
 	if (o.daemon && daemonize(&ctx) < 0)
 		return 1;
 
+	/* The one place that wires upward: the core reaches the console and
+	 * RELOAD only through these. */
+	ctx.hooks.console = &admin_console;
+	ctx.hooks.reload = app_reload;
 	list_init(&ctx.dbs);
 	list_init(&ctx.users);
 	list_init(&ctx.pools);
@@ -547,6 +567,7 @@ int main(int argc, char **argv)
 	iter_hook_t hook = {.ctx = &ctx};
 	ev_set_after_iter(ctx.loop, after_iter, &hook);
 	janitor_start(&ctx);
+	sw_start(&ctx);
 	told_systemd(&ctx, sdn_ready(), "READY=1");
 	ev_run(ctx.loop);
 

@@ -2,24 +2,17 @@
 /*
  * admin.h - the "pgbouncer" pseudo-database console.
  *
- * Interface:
- *   admin_query()         run one simple-protocol query from a console
- *                         client; the reply is appended to its output
- *   admin_client_gone()   a console client closed: drop its pending wait
- *   admin_tick()          complete pending PAUSE / WAIT_CLOSE waits
- *   admin_is_db()         is NAME the console database?
- * Commands call pool/switch APIs; the console never touches sockets.
+ * The console is a connection handler (conn_handler_t): main.c gives it to
+ * the connection layer, which hands it the queries of the clients that log
+ * in to its database. Commands call pool/switch APIs; the console never
+ * touches sockets, and arms its own timer for the commands that complete
+ * later (PAUSE, WAIT_CLOSE, SUSPEND).
  */
 #ifndef PGSWITCH_ADMIN_H
 #define PGSWITCH_ADMIN_H
 
-#include <stdbool.h>
+#include "conn/conn_types.h"
 
-#include "pool/pool_types.h"
-
-bool admin_is_db(const char *name);
-void admin_query(client_t *c, const char *sql);
-void admin_client_gone(client_t *c);
-void admin_tick(pgs_ctx_t *ctx);
+extern const conn_handler_t admin_console;
 
 #endif

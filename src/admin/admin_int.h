@@ -9,10 +9,23 @@
 #include "pool/pool_types.h"
 #include "proto/pgp_types.h"
 
-#define ADMIN_WAIT_PAUSE      1
-#define ADMIN_WAIT_CLOSE      2
-#define ADMIN_WAIT_SWITCHOVER 3 /* answered by src/switch, not the tick */
-#define ADMIN_WAIT_SUSPEND    4 /* answered by admin_suspend_step() */
+/* A console client's command that completes later (client_t.admin_wait). */
+typedef enum admin_wait {
+	ADMIN_WAIT_NONE,
+	ADMIN_WAIT_PAUSE,
+	ADMIN_WAIT_CLOSE,
+	ADMIN_WAIT_SWITCHOVER, /* answered by the switchover's callback */
+	ADMIN_WAIT_SUSPEND,    /* answered by admin_suspend_step() */
+} admin_wait_t;
+
+const char *admin_wait_name(admin_wait_t w);
+
+#define ADMIN_WAIT_PERIOD_MS 100
+
+/* Check the parked commands now, and on the console's timer while any
+ * is left. */
+void admin_arm_waits(pgs_ctx_t *ctx);
+bool admin_is_db(const char *name);
 
 void admin_err(client_t *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

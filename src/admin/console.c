@@ -5,7 +5,8 @@
  * (docs/internals/pgbouncer-compat.md) so existing tooling keeps working.
  *
  * Commands that complete later (PAUSE, WAIT_CLOSE) park the console
- * client (admin_wait); admin_tick() answers them. A parked console whose
+ * client (admin_wait); a timer of the console's own, armed while one is
+ * parked, answers them. A parked console whose
  * client disconnects, or a RESUME from another console, releases the
  * wait: a console never hangs (PgBouncer issue #715).
  */
@@ -27,7 +28,7 @@
 
 bool admin_is_db(const char *name)
 {
-	return strcmp(name, "pgbouncer") == 0;
+	return strcmp(name, admin_console.dbname) == 0;
 }
 
 void admin_err(client_t *c, const char *fmt, ...)
@@ -237,7 +238,7 @@ static void cmd_pause(client_t *c, const cmd_t *cmd)
 	c->admin_wait = ADMIN_WAIT_PAUSE;
 	free(c->admin_wait_db);
 	c->admin_wait_db = db ? strdup(db->name) : NULL;
-	admin_tick(ctx);
+	admin_arm_waits(ctx);
 }
 
 static void cmd_resume(client_t *c, const cmd_t *cmd)
@@ -390,7 +391,7 @@ static void cmd_wait_close(client_t *c, const cmd_t *cmd)
 	c->admin_wait = ADMIN_WAIT_CLOSE;
 	free(c->admin_wait_db);
 	c->admin_wait_db = db ? strdup(db->name) : NULL;
-	admin_tick(c->ctx);
+	admin_arm_waits(c->ctx);
 }
 
 static void cmd_reload(client_t *c, const cmd_t *cmd)
@@ -404,7 +405,7 @@ static void cmd_reload(client_t *c, const cmd_t *cmd)
 	if (!need_admin(c))
 		return;
 	log_msg(&c->ctx->log, LOG_LOG, "RELOAD command issued");
-	if (pool_reload(c->ctx, err, sizeof(err)) < 0) {
+	if (c->ctx->hooks.reload(c->ctx, err, sizeof(err)) < 0) {
 		log_msg(&c->ctx->log, LOG_ERROR,
 			"RELOAD Failed, see logs for more details");
 		pgp_wr_error_detail(&c->io.obuf, "ERROR", "F0000",
@@ -554,7 +555,7 @@ static void cmd_set(client_t *c, const char *sql)
 	admin_ok(c, tag);
 }
 
-void admin_query(client_t *c, const char *sql)
+static void query(client_t *c, const char *sql)
 {
 	cmd_t cmd;
 	const char *p = skip_ws(sql);
@@ -623,7 +624,7 @@ void admin_query(client_t *c, const char *sql)
 	}
 }
 
-void admin_client_gone(client_t *c)
+static void client_gone(client_t *c)
 {
 	if ((c->admin_wait || c->id == c->ctx->suspend_admin_id) &&
 	    c->ctx->suspended) {
@@ -657,7 +658,7 @@ static bool pause_done(pgs_ctx_t *ctx, pool_db_t *db)
 	return left == 0;
 }
 
-void admin_tick(pgs_ctx_t *ctx)
+static void check_waits(pgs_ctx_t *ctx)
 {
 	list_node_t *n, *tmp;
 	admin_suspend_step(ctx);
@@ -686,3 +687,66 @@ void admin_tick(pgs_ctx_t *ctx)
 		client_process(c);
 	}
 }
+
+static bool parked(const client_t *c)
+{
+	return c->admin_wait != ADMIN_WAIT_NONE;
+}
+
+static bool any_waits(pgs_ctx_t *ctx)
+{
+	list_node_t *n;
+	for (n = ctx->admin_clients.head.next; n != &ctx->admin_clients.head;
+	     n = n->next) {
+		const client_t *c = list_entry(n, client_t, node);
+		if (c->admin_wait == ADMIN_WAIT_PAUSE ||
+		    c->admin_wait == ADMIN_WAIT_CLOSE ||
+		    c->admin_wait == ADMIN_WAIT_SUSPEND)
+			return true;
+	}
+	return false;
+}
+
+static void on_wait_timer(ev_loop_t *loop, void *data)
+{
+	pgs_ctx_t *ctx = data;
+	(void)loop;
+	ctx->admin_timer = 0;
+	check_waits(ctx);
+	if (any_waits(ctx))
+		admin_arm_waits(ctx);
+}
+
+/* PAUSE and WAIT_CLOSE end when servers are gone, SUSPEND when buffers are
+ * empty: checked now and every ADMIN_WAIT_PERIOD_MS while one waits. */
+void admin_arm_waits(pgs_ctx_t *ctx)
+{
+	check_waits(ctx);
+	if (!ctx->admin_timer && any_waits(ctx))
+		ctx->admin_timer = ev_timer_add(ctx->loop, ADMIN_WAIT_PERIOD_MS,
+						on_wait_timer, ctx);
+}
+
+const char *admin_wait_name(admin_wait_t w)
+{
+	switch (w) {
+	case ADMIN_WAIT_NONE:
+		return "none";
+	case ADMIN_WAIT_PAUSE:
+		return "pause";
+	case ADMIN_WAIT_CLOSE:
+		return "wait_close";
+	case ADMIN_WAIT_SWITCHOVER:
+		return "switchover";
+	case ADMIN_WAIT_SUSPEND:
+		return "suspend";
+	}
+	return "?";
+}
+
+const conn_handler_t admin_console = {
+	.dbname = "pgbouncer",
+	.query = query,
+	.parked = parked,
+	.gone = client_gone,
+};

@@ -46,7 +46,7 @@ static void set_listening(pgs_ctx_t *ctx, bool on)
  * suspend_timeout (dropped, PgBouncer's reason). */
 static int step_client(client_t *c, bool force)
 {
-	if (c->admin || c->state == CL_JUSTFREE || c->io.suspended)
+	if (c->handler || c->state == CL_JUSTFREE || c->io.suspended)
 		return 0;
 	if (io_quiet(&c->io) && c->fwd_left == 0 && !c->prep_big) {
 		c->io.suspended = true;
@@ -123,7 +123,7 @@ void admin_suspend_begin(client_t *c)
 	ctx->suspend_admin_id = c->id;
 	c->admin_wait = ADMIN_WAIT_SUSPEND;
 	set_listening(ctx, false);
-	admin_suspend_step(ctx);
+	admin_arm_waits(ctx);
 }
 
 void admin_suspend_step(pgs_ctx_t *ctx)
@@ -275,7 +275,7 @@ static void fill_creds(tko_row_t *r, pool_t *p, pool_user_t *u)
 static bool client_passable(const client_t *c)
 {
 	return c->state == CL_ACTIVE && !c->io.tls && !c->replication &&
-	       !c->admin && (!c->link || !c->link->io.tls);
+	       !c->handler && (!c->link || !c->link->io.tls);
 }
 
 static bool server_passable(const server_t *s)

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin/admin.h"
 #include "auth/auth.h"
 #include "config/cfg.h"
 #include "conn/conn_int.h"
@@ -233,8 +232,8 @@ void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	}
 	if (c->peer)
 		peer_client_gone(c);
-	if (c->admin)
-		admin_client_gone(c);
+	if (c->handler)
+		c->handler->gone(c);
 	pool_key_unregister(ctx, c);
 	if (c->admin_user) {
 		c->admin_user->client_count--;
@@ -308,7 +307,7 @@ static bool process_admin(client_t *c)
 		c->ctx->admin_stats.total.xact_count++;
 		c->ctx->admin_stats.total.query_count++;
 	}
-	admin_query(c, (const char *)body);
+	c->handler->query(c, (const char *)body);
 	return true;
 }
 
@@ -495,7 +494,7 @@ static bool process_pass(client_t *c)
 			more = client_login_process(c);
 		else if (c->state != CL_ACTIVE)
 			more = false;
-		else if (c->admin)
+		else if (c->handler)
 			more = process_admin(c);
 		else
 			more = process_active(c);
@@ -523,7 +522,7 @@ static bool process_pass(client_t *c)
 	 * disconnect at once). */
 	c->io.want_read = c->io.rlen - c->io.rpos < c->io.rcap &&
 			  c->state != CL_WAITING_LOGIN &&
-			  !(c->admin && c->admin_wait);
+			  !(c->handler && c->handler->parked(c));
 	if (c->link && buf_pending(&c->link->io.obuf) > CONN_HIGH_WATER)
 		c->io.want_read = false;
 	client_update_io(c);

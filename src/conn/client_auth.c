@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin/admin.h"
 #include "auth/auth.h"
 #include "auth/scram_plain.h"
 #include "config/cfg.h"
@@ -48,6 +47,13 @@ const char *client_auth_step_name(client_auth_step_t st)
 }
 
 /* ---- welcome ---- */
+
+/* The database whose logins the console answers (PgBouncer's "pgbouncer"). */
+static bool is_console_db(const pgs_ctx_t *ctx, const char *name)
+{
+	const conn_handler_t *h = ctx->hooks.console;
+	return h && strcmp(name, h->dbname) == 0;
+}
 
 static const char *const admin_params[][2] = {
 	{"server_version", "1.25.0/pgswitch " PGSWITCH_VERSION},
@@ -192,7 +198,7 @@ static void login_done(client_t *c)
 		client_close(c, c->late_sqlstate, "%s", c->late_error);
 		return;
 	}
-	if (c->admin) {
+	if (c->handler) {
 		if (!admin_allowed(c)) {
 			client_close(c, "08P01", "not allowed");
 			return;
@@ -391,7 +397,7 @@ static void start_method(client_t *c)
 		/* PgBouncer: the user must still be known (auth_file or
 		 * auth_query) when there is a place to look. */
 		if ((ctx->authfile || c->lookup_done) && !c->user_known &&
-		    !c->admin) {
+		    !c->handler) {
 			if (c->lookup_missing)
 				auth_failed(c); /* "no such user" */
 			else
@@ -440,7 +446,7 @@ static void start_method(client_t *c)
  * database and user (not the auth pool), never the console's. */
 static pool_t *target_pool(client_t *c)
 {
-	if (c->admin)
+	if (c->handler)
 		return NULL;
 	pool_db_t *db = pool_db_lookup(c->ctx, c->dbname);
 	pool_user_t *u = db ? pool_user_get(c->ctx, c->user) : NULL;
@@ -481,7 +487,7 @@ static void start_lookup(client_t *c, pool_db_t *db, const char *auth_user)
 		db_or_global(db ? db->auth_dbname : NULL, cfg->auth_dbname);
 	if (!adb_name || !*adb_name)
 		adb_name = c->dbname;
-	if (admin_is_db(adb_name)) {
+	if (is_console_db(c->ctx, adb_name)) {
 		lookup_config_error(c,
 				    "cannot use the reserved \"%s\" database "
 				    "as an auth_dbname",
@@ -583,7 +589,7 @@ static void begin_auth(client_t *c, pool_db_t *db)
 	/* Not in auth_file: ask the database, if we are told how. A
 	 * database that does not exist has nothing to ask. */
 	const char *au = auth_user_for(c, db);
-	if (au && (db || c->admin)) {
+	if (au && (db || c->handler)) {
 		start_lookup(c, db, au);
 		return;
 	}
@@ -793,7 +799,7 @@ static void handle_cancel(client_t *c, const pgp_startup_t *st)
 		client_close(c, NULL, "failed cancel request");
 		return;
 	}
-	if (target->admin) {
+	if (target->handler) {
 		client_close(c, NULL, "cancel request for console client");
 		return;
 	}
@@ -857,7 +863,7 @@ static void handle_startup(client_t *c, const uint8_t *p, uint32_t len)
 		/* PostgreSQL sends the full version, 3.0 = 196608. */
 		pgp_wr_negotiate(&c->io.obuf, PGP_PROTO_MAJOR << 16, unsup,
 				 nunsup);
-	bool console = admin_is_db(c->dbname);
+	bool console = is_console_db(ctx, c->dbname);
 	/* The console stays open to the end (SHUTDOWN WAIT_FOR_*). A TCP
 	 * client accepted before SIGTERM closed the listeners is served: a
 	 * rolling restart must not fail the logins in flight. */
@@ -877,7 +883,7 @@ static void handle_startup(client_t *c, const uint8_t *p, uint32_t len)
 	}
 	pool_db_t *db = NULL;
 	if (console) {
-		c->admin = true;
+		c->handler = ctx->hooks.console;
 		if (console_peer_access(c)) {
 			c->admin_rw = true;
 			login_done(c);

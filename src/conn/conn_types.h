@@ -52,6 +52,22 @@ typedef struct server server_t;
 typedef struct pool pool_t;
 typedef struct pgs_ctx pgs_ctx_t;
 
+/*
+ * A service that answers a client's queries itself instead of a server
+ * pool: the console. main.c hands it to the connection layer (ctx->hooks),
+ * and a login to its database gets it as c->handler, so conn/ reaches the
+ * console only through these (after Redis's ConnectionType).
+ */
+typedef struct conn_handler {
+	const char *dbname; /* logins to this database are its clients */
+	/* One simple-protocol query; the reply goes to the client's obuf. */
+	void (*query)(client_t *c, const char *sql);
+	/* A command of C's is still running: stop reading its input. */
+	bool (*parked)(const client_t *c);
+	/* C is closing: drop what the handler holds for it. */
+	void (*gone)(client_t *c);
+} conn_handler_t;
+
 typedef enum client_state {
 	CL_FREE = 0,
 	CL_JUSTFREE,
@@ -206,8 +222,8 @@ struct client {
 	uint32_t key_pid;	   /* BackendKeyData we issued */
 	uint32_t key_secret;
 	int proto_minor;
-	bool admin;
-	bool admin_rw; /* admin_users (vs stats_users) */
+	const conn_handler_t *handler; /* the console's clients */
+	bool admin_rw;		       /* admin_users (vs stats_users) */
 	/* A console client's user, counted in its client_count. */
 	struct pool_user *admin_user;
 	/* The user it logged in as, counted in its client_count (its pool's
@@ -276,7 +292,8 @@ struct client {
 	server_t *cancel_conn;
 	struct peer *peer;
 
-	/* admin console: a command waiting to complete (PAUSE, WAIT_CLOSE) */
+	/* admin console: a command waiting to complete (PAUSE, WAIT_CLOSE,
+	 * ...): an admin_wait_t of src/admin, opaque here */
 	int admin_wait;
 	bool admin_counted; /* its query is in the console's stats */
 	char *admin_wait_db;

@@ -67,7 +67,7 @@ bool client_flush_soon(client_t *c)
 	if (buf_pending(&c->io.obuf) == 0)
 		return true;
 	/* The console's close-after-reply waits for an EV_WRITE. */
-	if (!c->admin && enqueue(c->ctx, &c->io, c, false))
+	if (!c->handler && enqueue(c->ctx, &c->io, c, false))
 		return true;
 	return client_flush(c);
 }

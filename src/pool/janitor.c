@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin/admin.h"
 #include "auth/auth.h"
 #include "auth/hba.h"
 #include "config/cfg.h"
@@ -21,7 +20,6 @@
 #include "pool/peer.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
-#include "switch/switchover.h"
 
 static void janitor_timer(ev_loop_t *loop, void *data)
 {
@@ -121,7 +119,9 @@ static void check_clients(pool_t *p, int64_t now)
 		/* PgBouncer's words: "query_timeout" for a query that never
 		 * got a server, "query timeout" for one that ran too long. */
 		int64_t since = c->wait_us ? c->wait_us : c->connect_us;
-		bool held = sw_holds_client(p->ctx, c);
+		/* A frozen database's clients wait on its freezer's own
+		 * deadline (the switchover's), not query_wait_timeout. */
+		bool held = p->db->frozen;
 		if (!held && over(now, since, qt))
 			client_close(c, "08P01", "query_timeout");
 		else if (!held && over(now, since, cfg->query_wait_timeout))
@@ -343,8 +343,6 @@ void janitor_run(pgs_ctx_t *ctx)
 	}
 	release_buffers(ctx, now);
 	stats_tick(ctx, now);
-	admin_tick(ctx);
-	sw_tick(ctx);
 	shutdown_tick(ctx);
 }
 
@@ -492,16 +490,13 @@ static bool str_differs(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "") != 0;
 }
 
-int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
+cfg_t *pool_cfg_read(pgs_ctx_t *ctx, char *err, size_t errlen)
 {
 	cfg_diags_t d;
 	cfg_diags_init(&d);
 	cfg_t *ncfg = cfg_load(ctx->cfg_path, &d);
-	if (ncfg) {
+	if (ncfg)
 		cfg_keep_fixed(ncfg, ctx->cfg, &d);
-		sw_overlay_cfg(ncfg);
-		sw_pin_cfg(ctx, ncfg);
-	}
 	if (err && errlen)
 		err[0] = 0;
 	for (size_t i = 0; i < d.n; i++) {
@@ -519,8 +514,13 @@ int pool_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 			"config file %s has errors: reload refused, old "
 			"config kept",
 			ctx->cfg_path);
-		return -1;
+		return NULL;
 	}
+	return ncfg;
+}
+
+int pool_cfg_apply(pgs_ctx_t *ctx, cfg_t *ncfg, char *err, size_t errlen)
+{
 	/* Keys that need a restart keep their running values. */
 	cfg_t *old = ctx->cfg;
 	ctx->cfg = ncfg;

@@ -332,7 +332,7 @@ static statlist_t *client_list(client_t *c, client_state_t st)
 	case CL_WAITING_LOGIN:
 		return &c->pool->waiting_clients;
 	case CL_ACTIVE:
-		return c->admin ? &ctx->admin_clients
+		return c->handler ? &ctx->admin_clients
 				: &c->pool->active_clients;
 	case CL_WAITING_CANCEL:
 		return c->peer ? &c->peer->waiting_clients

@@ -11,6 +11,7 @@
 #define PGSWITCH_POOL_TYPES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "auth/auth_types.h"
@@ -177,8 +178,21 @@ typedef struct pgs_listener {
  * future `workers = N` runs one context per loop (see
  * docs/architecture.md).
  */
+/*
+ * What sits above the pool, reached from below only through these: main.c
+ * sets them, so conn/ and pool/ include nothing of admin/ or switch/.
+ */
+typedef struct pgs_hooks {
+	const conn_handler_t *console;
+	/* RELOAD (console or SIGHUP): read the config into a new object,
+	 * let the switchover overlay its targets, swap it in if valid.
+	 * Returns 0, or -1 with the first error in ERR. */
+	int (*reload)(pgs_ctx_t *ctx, char *err, size_t errlen);
+} pgs_hooks_t;
+
 struct pgs_ctx {
 	ev_loop_t *loop;
+	pgs_hooks_t hooks;
 	log_t log;
 	cfg_t *cfg;
 	char *cfg_path;
@@ -230,6 +244,7 @@ struct pgs_ctx {
 	int64_t start_us;
 	int64_t last_stats_us;
 	uint64_t janitor_timer;
+	uint64_t admin_timer; /* the console's, while a command waits */
 	uint8_t mock_key[32];
 	/* Random bytes fetched from OpenSSL in batches: cancel keys and md5
 	 * salts need unpredictability, not a DRBG call per login. */

@@ -52,8 +52,8 @@
  *
  * Any failure or the deadline before the point of no return goes to
  * SW_ABORTING: lift the fence if it was applied, unfreeze on the old
- * primary, report. The freeze always ends: the deadline is checked by the
- * janitor every 100 ms and by the phase timers.
+ * primary, report. The freeze always ends: the deadline is a one-shot
+ * timer armed when the job starts, and the phase timers check it too.
  *
  * The fence journal (sw_persist.c) survives a kill -9: a restarted
  * pgswitch reports a fence left behind in SHOW SWITCHOVER, and
@@ -149,6 +149,7 @@ typedef struct sw_job {
 	uint64_t errors;
 	int64_t max_hold_us;
 	uint64_t timer;
+	uint64_t deadline_timer;
 	PGresult *res; /* the result being handled, during a callback */
 	char result[64];
 	char detail[512];
@@ -158,6 +159,7 @@ typedef struct sw_job {
 /* The switchover state kept across jobs: the running one and the last
  * report (SHOW SWITCHOVER). */
 typedef struct sw_ctx {
+	pgs_ctx_t *ctx;
 	sw_job_t *job;
 	sw_job_t last;
 	bool have_last;
@@ -166,14 +168,20 @@ typedef struct sw_ctx {
 	sw_fence_rec_t left[SW_JOURNAL_MAX];
 	int nleft;
 	int64_t next_autolift_us;
+	uint64_t watch_timer; /* armed while fence records are left */
 } sw_ctx_t;
 
 static void journal_reload(sw_ctx_t *x, const cfg_t *cfg);
 
+#define SW_WATCH_PERIOD_MS 100
+
 static sw_ctx_t *swx(pgs_ctx_t *ctx)
 {
-	if (!ctx->sw)
+	if (!ctx->sw) {
 		ctx->sw = calloc(1, sizeof(sw_ctx_t));
+		if (ctx->sw)
+			((sw_ctx_t *)ctx->sw)->ctx = ctx;
+	}
 	sw_ctx_t *x = ctx->sw;
 	if (x && !x->journal_loaded) {
 		journal_reload(x, ctx->cfg);
@@ -313,18 +321,15 @@ static void set_frozen(sw_job_t *j, bool on)
 	}
 }
 
-bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c)
-{
-	sw_ctx_t *x = ctx->sw;
-	return x && x->job && c->pool && c->pool->db->frozen;
-}
-
 /* ---- fence journal ---- */
+
+static void arm_watch(sw_ctx_t *x);
 
 static void journal_reload(sw_ctx_t *x, const cfg_t *cfg)
 {
 	x->nleft = sw_journal_load(cfg, x->left, SW_JOURNAL_MAX);
 	x->journal_loaded = true;
+	arm_watch(x);
 }
 
 static const sw_fence_rec_t *journal_find(sw_ctx_t *x, const char *db)
@@ -1164,6 +1169,9 @@ static void finish(sw_job_t *j)
 	if (j->timer)
 		ev_timer_del(j->ctx->loop, j->timer);
 	j->timer = 0;
+	if (j->deadline_timer)
+		ev_timer_del(j->ctx->loop, j->deadline_timer);
+	j->deadline_timer = 0;
 	j->phase_us[j->state] += now_us(j) - j->phase_start;
 	j->phase_start = now_us(j);
 	j->state = SW_IDLE;
@@ -1222,7 +1230,13 @@ void sw_free(pgs_ctx_t *ctx)
 	sw_ctx_t *x = ctx->sw;
 	if (!x)
 		return;
+	if (x->watch_timer)
+		ev_timer_del(ctx->loop, x->watch_timer);
 	if (x->job) {
+		if (x->job->timer)
+			ev_timer_del(ctx->loop, x->job->timer);
+		if (x->job->deadline_timer)
+			ev_timer_del(ctx->loop, x->job->deadline_timer);
 		sw_persist_t *w = x->job->writer;
 		/* The writer thread owns W until it is done: let it land. */
 		for (int i = 0; w && !sw_persist_done(w) && i < 5000; i++)
@@ -1291,22 +1305,51 @@ void sw_pin_cfg(pgs_ctx_t *ctx, cfg_t *ncfg)
 				  x->job->new_port);
 }
 
-void sw_tick(pgs_ctx_t *ctx)
+static void on_watch(ev_loop_t *loop, void *data)
 {
-	sw_ctx_t *x = swx(ctx);
-	if (!x)
-		return;
-	journal_tick(ctx, x);
-	autolift(ctx, x);
-	if (!x->job)
-		return;
-	sw_job_t *j = x->job;
-	if (j->lift_only && ev_time_us() > j->deadline)
+	sw_ctx_t *x = data;
+	(void)loop;
+	x->watch_timer = 0;
+	journal_tick(x->ctx, x);
+	autolift(x->ctx, x);
+	arm_watch(x);
+}
+
+/* Fence records left behind are watched (settled by a RELOAD, retried
+ * lifts) only while there are some. */
+static void arm_watch(sw_ctx_t *x)
+{
+	if (x->nleft > 0 && !x->watch_timer && x->ctx)
+		x->watch_timer = ev_timer_add(x->ctx->loop, SW_WATCH_PERIOD_MS,
+					      on_watch, x);
+}
+
+/* Past the deadline before the point of no return: resume on the old
+ * primary. A lift-only job gives up on an old primary that is down. */
+static void on_deadline(ev_loop_t *loop, void *data)
+{
+	sw_job_t *j = data;
+	(void)loop;
+	j->deadline_timer = 0;
+	if (j->lift_only)
 		fail(j, "old primary %s:%d did not answer in time", j->old_host,
 		     j->old_port);
-	else if (!j->promoted && j->state != SW_ABORTING &&
-		 ev_time_us() > j->deadline + 50000)
+	else if (!j->promoted && j->state != SW_ABORTING)
 		fail(j, "timeout after %ld ms", j->o.timeout_ms);
+}
+
+static void arm_deadline(sw_job_t *j)
+{
+	/* 50 ms of grace: the phase timers' own checks come first. */
+	int64_t at = j->lift_only ? j->deadline : j->deadline + 50000;
+	int64_t ms = (at - ev_time_us()) / 1000 + 1;
+	j->deadline_timer = ev_timer_add(j->ctx->loop, ms > 0 ? (long)ms : 0,
+					 on_deadline, j);
+}
+
+void sw_start(pgs_ctx_t *ctx)
+{
+	swx(ctx);
 }
 
 /* ---- console ---- */
@@ -1374,6 +1417,7 @@ static void lift_left_fence(pgs_ctx_t *ctx, client_t *c,
 	j->fenced = true;
 	j->state = SW_ABORTING;
 	j->deadline = j->t0 + 10000000;
+	arm_deadline(j);
 	/* An aborted switchover never sent pg_promote: no need to ask the
 	 * target (which may be the one that is down). Otherwise both
 	 * control connections: the target is asked before the lift. */
@@ -1465,6 +1509,7 @@ void sw_admin_command(client_t *c, const char *sql)
 		return;
 	j->o = o;
 	j->deadline = j->t0 + o.timeout_ms * 1000;
+	arm_deadline(j);
 	j->state = SW_CONNECT;
 	log_msg(&ctx->log, LOG_LOG,
 		"SWITCHOVER %s TO %s:%d command issued (timeout %ld ms)",

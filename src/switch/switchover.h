@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * switchover.h - the SWITCHOVER state machine (see switchover.c for the
- * diagram). The pooler core calls these hooks:
- *   sw_holds_client()   a frozen pool's waiting client is held by the
- *                       switchover (its own deadline applies, not
- *                       query_wait_timeout)
- *   sw_tick()           janitor pass: deadlines, polling
+ * diagram). main.c calls these; the pooler core calls none of them (a
+ * frozen database's waiting clients are held on the switchover's own
+ * deadline, which is a timer of its own):
+ *   sw_start()          at start: read the fence journal, report and
+ *                       watch the fences a stopped pgswitch left
  *   sw_overlay_cfg()    after a (re)load: switchover_state_file overrides
  *                       the [databases] targets of the new config
  */
@@ -16,8 +16,7 @@
 
 #include "pool/pool_types.h"
 
-bool sw_holds_client(pgs_ctx_t *ctx, const client_t *c);
-void sw_tick(pgs_ctx_t *ctx);
+void sw_start(pgs_ctx_t *ctx);
 void sw_overlay_cfg(cfg_t *cfg);
 /* A RELOAD while a switch is being persisted: keep the new target in the
  * freshly loaded NCFG (the file may not say it yet). */
