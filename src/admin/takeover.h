@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "admin/takeover_types.h"
+#include "conn/takeover_types.h"
 #include "pool/pool_types.h"
 
 /* Column texts of R into VALS (NULL: SQL NULL), using STORE (at least

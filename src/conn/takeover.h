@@ -13,7 +13,7 @@
 #ifndef PGSWITCH_CONN_TAKEOVER_H
 #define PGSWITCH_CONN_TAKEOVER_H
 
-#include "admin/takeover_types.h"
+#include "conn/takeover_types.h"
 #include "pool/pool_types.h"
 
 client_t *client_adopt(pgs_ctx_t *ctx, const tko_row_t *r, int fd);

@@ -4,8 +4,8 @@
  * record: a listening socket, a client or a server, with what the new
  * process needs to go on using it (its columns are PgBouncer's).
  */
-#ifndef PGSWITCH_ADMIN_TAKEOVER_TYPES_H
-#define PGSWITCH_ADMIN_TAKEOVER_TYPES_H
+#ifndef PGSWITCH_CONN_TAKEOVER_TYPES_H
+#define PGSWITCH_CONN_TAKEOVER_TYPES_H
 
 #include <stdbool.h>
 #include <stdint.h>
