@@ -33,13 +33,9 @@ void admin_ok(client_t *c, const char *tag);
 /* A result set: header, rows of text (NULL = SQL NULL), then "SHOW". */
 void admin_row_desc(client_t *c, const pgp_field_t *f, int n);
 void admin_row(client_t *c, const char *const *vals, int n);
-/*
- * Read a string quoted with Q (' or ") at P, where a doubled Q stands for
- * one, into OUT (CAP bytes, NUL-terminated). Returns the position after the
- * closing quote, or NULL if P does not start with Q, the quote is not
- * closed, or the text does not fit.
- */
-const char *admin_unquote(const char *p, char q, char *out, size_t cap);
+/* SWITCHOVER ... and SHOW SWITCHOVER [db] (sw_console.c). */
+void admin_switchover(client_t *c, const char *sql);
+void admin_show_switchover(client_t *c, const char *db);
 /* SHOW <what>; false if unknown. */
 bool admin_show(client_t *c, const char *what);
 

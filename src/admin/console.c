@@ -24,7 +24,7 @@
 #include "pool/janitor.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
-#include "switch/sw_admin.h"
+#include "util/strq.h"
 
 bool admin_is_db(const char *name)
 {
@@ -61,6 +61,7 @@ void admin_row(client_t *c, const char *const *vals, int n)
 /* ---- parsing ---- */
 
 typedef struct cmd {
+	const char *sql; /* the whole query, for error texts */
 	char word[32];
 	char arg[256];
 	bool has_arg;
@@ -73,33 +74,12 @@ static const char *skip_ws(const char *p)
 	return p;
 }
 
-const char *admin_unquote(const char *p, char q, char *out, size_t cap)
-{
-	size_t n = 0;
-	if (*p != q || cap == 0)
-		return NULL;
-	for (p++; *p; p++) {
-		if (*p == q) {
-			if (p[1] != q)
-				break;
-			p++;
-		}
-		if (n + 1 >= cap)
-			return NULL;
-		out[n++] = *p;
-	}
-	if (*p != q)
-		return NULL;
-	out[n] = 0;
-	return p + 1;
-}
-
 /* A WORD: [0-9a-z_]+ or "quoted". Returns the end or NULL. */
 static const char *parse_word(const char *p, char *out, size_t cap)
 {
 	size_t n = 0;
 	if (*p == '"') {
-		const char *e = admin_unquote(p, '"', out, cap);
+		const char *e = strq_unquote(p, '"', out, cap);
 		return e && out[0] ? e : NULL;
 	}
 	while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '-' ||
@@ -123,6 +103,7 @@ static bool at_end(const char *p)
 static bool parse_cmd(const char *sql, cmd_t *cmd)
 {
 	memset(cmd, 0, sizeof(*cmd));
+	cmd->sql = sql;
 	const char *p = parse_word(skip_ws(sql), cmd->word, sizeof(cmd->word));
 	if (!p)
 		return false;
@@ -156,7 +137,7 @@ static bool parse_set(const char *sql, char *key, size_t kcap, char *val,
 		return false;
 	p = skip_ws(p);
 	if (*p == '\'') {
-		p = admin_unquote(p, '\'', val, vcap);
+		p = strq_unquote(p, '\'', val, vcap);
 		if (!p)
 			return false;
 	} else {
@@ -555,6 +536,38 @@ static void cmd_set(client_t *c, const char *sql)
 	admin_ok(c, tag);
 }
 
+static void cmd_show(client_t *c, const cmd_t *cmd)
+{
+	if (cmd->has_arg && (fake_show(c, cmd->arg) || admin_show(c, cmd->arg)))
+		return;
+	admin_err(c, "invalid command '%s', use SHOW HELP;", cmd->sql);
+}
+
+static void cmd_disable(client_t *c, const cmd_t *cmd)
+{
+	cmd_able(c, cmd, true);
+}
+
+static void cmd_enable(client_t *c, const cmd_t *cmd)
+{
+	cmd_able(c, cmd, false);
+}
+
+/* The console's one-word commands (after PgBouncer admin.c's cmd_list[]);
+ * SET and SWITCHOVER have grammars of their own. */
+static const struct {
+	const char *word;
+	void (*run)(client_t *c, const cmd_t *cmd);
+} cmd_list[] = {
+	{"show", cmd_show},	      {"select", cmd_show},
+	{"pause", cmd_pause},	      {"resume", cmd_resume},
+	{"kill", cmd_kill},	      {"kill_client", cmd_kill_client},
+	{"reconnect", cmd_reconnect}, {"disable", cmd_disable},
+	{"enable", cmd_enable},	      {"wait_close", cmd_wait_close},
+	{"reload", cmd_reload},	      {"shutdown", cmd_shutdown},
+	{"suspend", cmd_suspend},
+};
+
 static void query(client_t *c, const char *sql)
 {
 	cmd_t cmd;
@@ -572,7 +585,7 @@ static void query(client_t *c, const char *sql)
 	if (strncasecmp(p, "switchover", 10) == 0 &&
 	    (isspace((unsigned char)p[10]) || p[10] == 0)) {
 		if (need_admin(c))
-			sw_admin_command(c, sql);
+			admin_switchover(c, sql);
 		return;
 	}
 	if (strncasecmp(p, "show", 4) == 0 && isspace((unsigned char)p[4])) {
@@ -583,7 +596,7 @@ static void query(client_t *c, const char *sql)
 			char arg[64];
 			const char *e =
 				parse_word(skip_ws(q + 10), arg, sizeof(arg));
-			sw_admin_show(c, e ? arg : NULL);
+			admin_show_switchover(c, e ? arg : NULL);
 			return;
 		}
 	}
@@ -591,37 +604,13 @@ static void query(client_t *c, const char *sql)
 		admin_err(c, "invalid command '%s', use SHOW HELP;", sql);
 		return;
 	}
-	const char *w = cmd.word;
-	if (strcasecmp(w, "show") == 0 || strcasecmp(w, "select") == 0) {
-		if (cmd.has_arg &&
-		    (fake_show(c, cmd.arg) || admin_show(c, cmd.arg)))
+	for (size_t i = 0; i < sizeof(cmd_list) / sizeof(cmd_list[0]); i++) {
+		if (strcasecmp(cmd.word, cmd_list[i].word) == 0) {
+			cmd_list[i].run(c, &cmd);
 			return;
-		admin_err(c, "invalid command '%s', use SHOW HELP;", sql);
-	} else if (strcasecmp(w, "pause") == 0) {
-		cmd_pause(c, &cmd);
-	} else if (strcasecmp(w, "resume") == 0) {
-		cmd_resume(c, &cmd);
-	} else if (strcasecmp(w, "kill") == 0) {
-		cmd_kill(c, &cmd);
-	} else if (strcasecmp(w, "kill_client") == 0) {
-		cmd_kill_client(c, &cmd);
-	} else if (strcasecmp(w, "reconnect") == 0) {
-		cmd_reconnect(c, &cmd);
-	} else if (strcasecmp(w, "disable") == 0) {
-		cmd_able(c, &cmd, true);
-	} else if (strcasecmp(w, "enable") == 0) {
-		cmd_able(c, &cmd, false);
-	} else if (strcasecmp(w, "wait_close") == 0) {
-		cmd_wait_close(c, &cmd);
-	} else if (strcasecmp(w, "reload") == 0) {
-		cmd_reload(c, &cmd);
-	} else if (strcasecmp(w, "shutdown") == 0) {
-		cmd_shutdown(c, &cmd);
-	} else if (strcasecmp(w, "suspend") == 0) {
-		cmd_suspend(c, &cmd);
-	} else {
-		admin_err(c, "invalid command '%s', use SHOW HELP;", sql);
+		}
 	}
+	admin_err(c, "invalid command '%s', use SHOW HELP;", sql);
 }
 
 static void client_gone(client_t *c)

@@ -23,7 +23,6 @@
 #include "pool/pool.h"
 #include "proto/pgp.h"
 #include "tls/tls.h"
-#include "switch/sw_admin.h"
 
 #define T   PGP_OID_TEXT, -1
 #define I4  PGP_OID_INT4, 4

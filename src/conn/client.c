@@ -433,16 +433,15 @@ static bool process_active(client_t *c)
 				whole = p + PGP_HDR_LEN;
 		}
 	}
-	if (c->sw_error && !c->link) {
+	if (c->carry_lost && !c->link) {
 		client_close(c, "08006",
 			     "pgswitch moved this session to a new primary, "
 			     "but %s could not move; reconnect",
-			     c->sw_error);
+			     c->carry_lost);
 		return false;
 	}
 	/* Switchover freeze: hold a session at its transaction boundary. */
-	if (s && c->pool->db->frozen && s->tx_status == 'I' &&
-	    s->expect_rfq == 0 && !s->in_copy && !s->unsynced) {
+	if (s && c->pool->db->frozen && server_at_boundary(s)) {
 		if (!c->held_us)
 			c->held_us = ev_now_us(c->ctx->loop);
 		return false;

@@ -65,8 +65,11 @@ void server_reset(server_t *s, const char *sql);
 void server_check(server_t *s, const char *sql);
 /* Run SQL on a linked server for the switchover, ahead of anything its
  * client sends next. KEEP: its one-row result goes to the client's
- * sw_replay / sw_error; else the result is dropped (a warm-up). */
+ * carry_sql / carry_lost; else the result is dropped (a warm-up). */
 void server_capture(server_t *s, const char *sql, bool keep);
+/* Linked or idle, S is between two transactions of its client: nothing
+ * in flight either way, no COPY, no reply the pooler itself awaits. */
+bool server_at_boundary(const server_t *s);
 void server_cancel(pgs_ctx_t *ctx, server_t *target);
 /* A connection of P that carries client REQ's CancelRequest for TARGET's
  * backend, once connected (if TARGET is still in that query). */

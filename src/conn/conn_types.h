@@ -278,10 +278,11 @@ struct client {
 	int64_t idle_us; /* the last ReadyForQuery it was sent */
 	uint64_t id;
 
-	/* switchover: session state to replay on the new primary, or why
-	 * the session could not move (FATAL at its next query) */
-	char *sw_replay;
-	char *sw_error;
+	/* A session moved to another server (a switchover): the statements
+	 * that rebuild its state there, run ahead of its next query, or
+	 * what could not move (FATAL at its next query). */
+	char *carry_sql;
+	char *carry_lost;
 	int64_t held_us; /* when a switchover freeze started holding it */
 
 	/* A CancelRequest socket: the client it cancels (by id: it may be

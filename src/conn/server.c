@@ -731,11 +731,11 @@ static void capture_row(server_t *s, pgp_reader_t *r)
 			continue;
 		char *v = strndup((const char *)p, (size_t)len);
 		if (i == 0) {
-			free(c->sw_replay);
-			c->sw_replay = v;
+			free(c->carry_sql);
+			c->carry_sql = v;
 		} else {
-			free(c->sw_error);
-			c->sw_error = v;
+			free(c->carry_lost);
+			c->carry_lost = v;
 		}
 	}
 }
@@ -839,6 +839,13 @@ static void auth_lookup_done(server_t *s)
 	free(res.error);
 }
 
+bool server_at_boundary(const server_t *s)
+{
+	return s->tx_status == 'I' && s->expect_rfq == 0 && !s->in_copy &&
+	       !s->unsynced && s->swallow_rfq == 0 && s->fwd_left == 0 &&
+	       !s->prepq.n && (!s->link || s->link->fwd_left == 0);
+}
+
 void server_capture(server_t *s, const char *sql, bool keep)
 {
 	pgp_wr_query(&s->io.obuf, sql);
@@ -901,13 +908,13 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		server_log(s, LOG_WARNING, "pooler query failed: %s",
 			   msg ? msg : "");
 		if ((s->replaying || s->capturing) && s->link &&
-		    !s->link->sw_error) {
+		    !s->link->carry_lost) {
 			char tmp[512];
 			snprintf(tmp, sizeof(tmp),
 				 "session state could not be %s: %s",
 				 s->capturing ? "read" : "restored",
 				 msg ? msg : "");
-			s->link->sw_error = strdup(tmp);
+			s->link->carry_lost = strdup(tmp);
 		}
 		/* A check query's error still proves the connection alive
 		 * (PgBouncer keeps such a server); a failed reset does not
@@ -1318,14 +1325,14 @@ void server_link(server_t *s, client_t *c)
 		s->vars[v] = istr_ref(want);
 	}
 	s->resyncing = sql.len > 0;
-	if (c->sw_replay) {
+	if (c->carry_sql) {
 		/* A session moved by a switchover: restore its state before
 		 * anything the client sends. */
 		if (sql.len)
 			buf_append(&sql, " ", 1);
-		buf_append(&sql, c->sw_replay, strlen(c->sw_replay));
-		free(c->sw_replay);
-		c->sw_replay = NULL;
+		buf_append(&sql, c->carry_sql, strlen(c->carry_sql));
+		free(c->carry_sql);
+		c->carry_sql = NULL;
 		s->replaying = true;
 	}
 	if (sql.len > 0 && buf_append(&sql, "", 1)) {

@@ -54,10 +54,9 @@ static void check_linked(pool_t *p, client_t *c, server_t *s, int64_t now)
 	/* server_fast_close: a session's server that RECONNECT (or a new
 	 * target) made obsolete goes at the end of its transaction, and
 	 * the client with it, so it notices (PgBouncer's words). */
-	if (cfg->server_fast_close && s->tx_status == 'I' &&
+	if (cfg->server_fast_close &&
 	    (s->dirty || s->generation != p->db->generation) &&
-	    pool_mode(p) == CFG_POOL_SESSION && s->expect_rfq == 0 &&
-	    !s->in_copy && !s->unsynced && !s->prepq.n && c->fwd_left == 0) {
+	    pool_mode(p) == CFG_POOL_SESSION && server_at_boundary(s)) {
 		client_close(c, "08P01", "database configuration changed");
 		return;
 	}

@@ -333,7 +333,7 @@ static statlist_t *client_list(client_t *c, client_state_t st)
 		return &c->pool->waiting_clients;
 	case CL_ACTIVE:
 		return c->handler ? &ctx->admin_clients
-				: &c->pool->active_clients;
+				  : &c->pool->active_clients;
 	case CL_WAITING_CANCEL:
 		return c->peer ? &c->peer->waiting_clients
 			       : &c->pool->waiting_cancel_clients;
@@ -1213,8 +1213,8 @@ static void free_client(client_t *c)
 	if (c->scram)
 		scram_server_free(c->scram);
 	free(c->admin_wait_db);
-	free(c->sw_replay);
-	free(c->sw_error);
+	free(c->carry_sql);
+	free(c->carry_lost);
 	if (c->secret) {
 		/* A secret never outlives its use in freed memory. */
 		OPENSSL_cleanse(c->secret, strlen(c->secret));

@@ -13,9 +13,9 @@
 
 #include <libpq-fe.h>
 
-#include "admin/admin_int.h"
 #include "auth/auth.h"
-#include "pool/pool_types.h"
+#include "pool/pool_freeze.h"
+#include "util/strq.h"
 
 static long parse_ms(const char *v)
 {
@@ -93,6 +93,15 @@ const char *sw_word(const char *p, char *out, size_t cap)
 	return n ? p : NULL;
 }
 
+void sw_opts_default(sw_opts_t *o)
+{
+	*o = (sw_opts_t){.timeout_ms = 5000,
+			 .max_lag = 16ll << 20,
+			 .max_xact_age_ms = 2000,
+			 .on_long_xact = LX_REFUSE,
+			 .fence_old = true};
+}
+
 bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
 {
 	while (isspace((unsigned char)*p))
@@ -124,7 +133,7 @@ bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
 			p++;
 		while (isspace((unsigned char)*p))
 			p++;
-		const char *q = admin_unquote(p, '\'', v, sizeof(v));
+		const char *q = strq_unquote(p, '\'', v, sizeof(v));
 		if (!q)
 			q = sw_word(p, v, sizeof(v));
 		if (!q) {
@@ -170,12 +179,8 @@ void sw_control_conninfo(pgs_ctx_t *ctx, pool_db_t *db, const char *host,
 {
 	const char *user = db->forced_user;
 	const char *pw = db->password;
-	list_node_t *n;
-	for (n = ctx->pools.next; !user && n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db == db)
-			user = p->user->name;
-	}
+	if (!user)
+		user = pool_db_first_user(ctx, db);
 	if (!user)
 		user = "postgres";
 	if (!pw && ctx->authfile) {

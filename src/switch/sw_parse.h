@@ -10,6 +10,8 @@
 
 /* The next identifier-like word at P into OUT; NULL if none. */
 const char *sw_word(const char *p, char *out, size_t cap);
+/* The options a SWITCHOVER has without WITH. */
+void sw_opts_default(sw_opts_t *o);
 /* "WITH (k = 'v', ...)" (or nothing) into O; false with ERR set. */
 bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el);
 /* host= and port= out of a conninfo string (keyword form). */

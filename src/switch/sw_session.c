@@ -7,38 +7,7 @@
  */
 #include "switch/sw_session.h"
 
-#include "conn/conn.h"
-#include "pool/pool.h"
-
-/* A linked server between two transactions of its client. */
-static bool at_boundary(const server_t *s)
-{
-	return s->tx_status == 'I' && s->expect_rfq == 0 && !s->in_copy &&
-	       !s->unsynced && s->swallow_rfq == 0 && s->fwd_left == 0 &&
-	       (!s->link || s->link->fwd_left == 0);
-}
-
-int sw_in_flight(pgs_ctx_t *ctx, pool_db_t *db, bool cancel)
-{
-	int k = 0;
-	list_node_t *n, *m;
-	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		k += p->tested_servers.count + p->login_servers.count;
-		for (m = p->active_servers.head.next;
-		     m != &p->active_servers.head; m = m->next) {
-			server_t *s = list_entry(m, server_t, node);
-			if (at_boundary(s))
-				continue;
-			k++;
-			if (cancel && s->expect_rfq > 0)
-				server_cancel(ctx, s);
-		}
-	}
-	return k;
-}
+#include "pool/pool_freeze.h"
 
 /*
  * One query on the session's own backend returns its replay script and
@@ -79,51 +48,12 @@ static const char capture_sql[] =
  */
 int sw_capture_start(pgs_ctx_t *ctx, pool_db_t *db, bool warm)
 {
-	int k = 0;
-	list_node_t *n, *m, *tmp;
-	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db || (warm && pool_mode(p) != CFG_POOL_SESSION))
-			continue;
-		/* Safe walk: a failed write closes the server. */
-		statlist_for_each_safe(m, tmp, &p->active_servers)
-		{
-			server_t *s = list_entry(m, server_t, node);
-			client_t *c = s->link;
-			if (!c || (warm && (!at_boundary(s) ||
-					    c->io.rpos != c->io.rlen)))
-				continue;
-			server_capture(s, capture_sql, !warm);
-			k++;
-		}
-	}
-	return k;
+	return pool_db_capture(ctx, db, capture_sql, warm);
 }
 
-/* Captures still running; when none, detach the sessions. */
 int sw_capture_pending(pgs_ctx_t *ctx, pool_db_t *db, bool detach)
 {
-	int k = 0;
-	list_node_t *n, *m, *tmp;
-	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		statlist_for_each_safe(m, tmp, &p->active_servers)
-		{
-			server_t *s = list_entry(m, server_t, node);
-			if (s->capturing || s->swallow_rfq > 0) {
-				k++;
-				continue;
-			}
-			if (!detach || !s->link)
-				continue;
-			client_t *c = s->link;
-			c->link = NULL;
-			s->link = NULL;
-			server_close(s, "switchover: session moves to the new "
-					"primary");
-		}
-	}
-	return k;
+	return pool_db_capture_pending(ctx, db, detach,
+				       "switchover: session moves to the new "
+				       "primary");
 }

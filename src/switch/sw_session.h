@@ -7,9 +7,6 @@
 
 #include "pool/pool_types.h"
 
-/* Servers of DB with a transaction or query in flight (or logging in, or
- * being reset); with CANCEL, send a CancelRequest to each busy one. */
-int sw_in_flight(pgs_ctx_t *ctx, pool_db_t *db, bool cancel);
 /* Start the session-state capture on DB's linked servers (see
  * sw_session.c for WARM); returns how many were started. */
 int sw_capture_start(pgs_ctx_t *ctx, pool_db_t *db, bool warm);

@@ -72,13 +72,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin/admin_int.h"
 #include "auth/auth.h"
 #include "config/cfg.h"
 #include "conn/conn.h"
 #include "pool/pool.h"
+#include "pool/pool_freeze.h"
 #include "proto/pgp.h"
-#include "switch/sw_admin.h"
 #include "switch/sw_parse.h"
 #include "switch/sw_persist.h"
 #include "switch/sw_session.h"
@@ -119,8 +118,8 @@ typedef struct sw_job {
 	swc_t *old;
 	swc_t *neu;
 	int ready;
-	client_t *console;
-	uint64_t console_id;
+	sw_done_cb done; /* who started it; NULL for pgswitch's own retry */
+	void *done_arg;
 	int64_t t0;
 	int64_t phase_us[SW_NSTATES];
 	int64_t phase_start;
@@ -265,60 +264,33 @@ static void hold_done(sw_job_t *j, hold_stats_t *h)
 	free(h->v);
 }
 
+typedef struct hold_acc {
+	hold_stats_t *h;
+	int64_t now;
+} hold_acc_t;
+
+static void on_hold(void *arg, int64_t since_us)
+{
+	hold_acc_t *a = arg;
+	hold_add(a->h, a->now - since_us);
+}
+
 static void set_frozen(sw_job_t *j, bool on)
 {
 	pool_db_t *db = job_db(j);
 	if (!db || (!on && !db->frozen))
 		return;
-	db->frozen = on;
 	if (on) {
+		pool_db_freeze(db);
 		j->freeze_start = now_us(j);
 		return;
 	}
-	/* Account what the held clients saw, then release them: queued
+	/* Account what the held clients saw as they are released: queued
 	 * ones (transaction mode) and sessions held at a boundary. */
-	int64_t now = now_us(j);
-	list_node_t *n, *m;
 	hold_stats_t hs = {0};
-	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		for (m = p->waiting_clients.head.next;
-		     m != &p->waiting_clients.head; m = m->next) {
-			client_t *c = list_entry(m, client_t, node);
-			hold_add(&hs, now - c->wait_us);
-		}
-		for (m = p->active_clients.head.next;
-		     m != &p->active_clients.head; m = m->next) {
-			client_t *c = list_entry(m, client_t, node);
-			if (!c->held_us)
-				continue;
-			hold_add(&hs, now - c->held_us);
-			c->held_us = 0;
-		}
-	}
+	hold_acc_t acc = {.h = &hs, .now = now_us(j)};
+	pool_db_thaw(j->ctx, db, on_hold, &acc);
 	hold_done(j, &hs);
-	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		pool_kick(p);
-		/* Held sessions go on; moved ones (LISTEN must keep
-		 * receiving) get their new server now, not at their next
-		 * query. */
-		list_node_t *tmp;
-		statlist_for_each_safe(m, tmp, &p->active_clients)
-		{
-			client_t *c = list_entry(m, client_t, node);
-			if (!c->link && c->sw_replay && !c->sw_error)
-				pool_request_server(c);
-			/* A held query waits in the client's buffer: run it
-			 * now (on a pre-warmed server it got at once, the
-			 * replay goes out first). */
-			client_process(c);
-		}
-	}
 }
 
 /* ---- fence journal ---- */
@@ -620,7 +592,7 @@ static void freeze(sw_job_t *j)
 	int64_t now = now_us(j);
 	bool cancel = j->o.on_long_xact == LX_CANCEL &&
 		      now - j->freeze_start > 100000 && !j->cancelled_long;
-	int k = sw_in_flight(j->ctx, job_db(j), cancel);
+	int k = pool_db_in_flight(j->ctx, job_db(j), cancel);
 	if (cancel)
 		j->cancelled_long = true;
 	if (k == 0) {
@@ -661,35 +633,6 @@ static void capture(sw_job_t *j)
  * (they get no more work, and 20 backends exiting at once would slow the
  * fence's flush inside the freeze); they close after the switch. When
  * the list does not fit, every backend is terminated as before. */
-static void own_backends(sw_job_t *j, char *out, size_t cap)
-{
-	pool_db_t *db = job_db(j);
-	size_t off = 0;
-	out[0] = 0;
-	list_node_t *n, *m;
-	for (n = j->ctx->pools.next; n != &j->ctx->pools; n = n->next) {
-		pool_t *p = list_entry(n, pool_t, node);
-		if (p->db != db)
-			continue;
-		statlist_t *ls[] = {&p->idle_servers, &p->used_servers};
-		for (size_t i = 0; i < 2; i++)
-			for (m = ls[i]->head.next; m != &ls[i]->head;
-			     m = m->next) {
-				server_t *s = list_entry(m, server_t, node);
-				if (s->target_port != j->old_port ||
-				    strcmp(s->target_host, j->old_host) != 0)
-					continue;
-				int w = snprintf(out + off, cap - off, "%s%u",
-						 off ? "," : "", s->be_pid);
-				if (w < 0 || (size_t)w >= cap - off) {
-					out[0] = 0;
-					return;
-				}
-				off += (size_t)w;
-			}
-	}
-}
-
 static void fence(sw_job_t *j)
 {
 	switch (j->step) {
@@ -707,7 +650,8 @@ static void fence(sw_job_t *j)
 		return;
 	case 2: {
 		char pids[4096];
-		own_backends(j, pids, sizeof(pids));
+		pool_db_backend_pids(j->ctx, job_db(j), j->old_host,
+				     j->old_port, pids, sizeof(pids));
 		ask(j, j->old,
 		    "SELECT count(pg_terminate_backend(pid)) FROM "
 		    "pg_stat_activity WHERE backend_type = 'client backend' "
@@ -773,14 +717,8 @@ static void promote(sw_job_t *j)
 	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "f") == 0) {
 		pool_db_t *db = job_db(j);
 		enter(j, SW_DONE);
-		if (db) {
-			free(db->host);
-			db->host = strdup(j->new_host);
-			db->port = j->new_port;
-			db->generation++;
-			pool_reconnect_db(j->ctx, db);
-			pool_adopt_parked(j->ctx, db);
-		}
+		if (db)
+			pool_db_retarget(j->ctx, db, j->new_host, j->new_port);
 		/* Traffic first. The fsyncs of persisting run on a helper
 		 * thread, so they stall neither the freeze nor the loop. A
 		 * crash before they land restarts on the old primary, fenced:
@@ -990,7 +928,7 @@ static void fail(sw_job_t *j, const char *fmt, ...)
 	vsnprintf(j->detail, sizeof(j->detail), fmt, ap);
 	va_end(ap);
 	log_msg(&j->ctx->log,
-		j->lift_only && !j->console ? LOG_DEBUG : LOG_WARNING,
+		j->lift_only && !j->done ? LOG_DEBUG : LOG_WARNING,
 		"switchover %s: %s", j->db, j->detail);
 	if (j->promoted) {
 		/* Past the point of no return: keep polling the target. */
@@ -1012,23 +950,9 @@ static void fail(sw_job_t *j, const char *fmt, ...)
 
 /* ---- report ---- */
 
-#define REPORT_COLS 15
-
-static client_t *job_console(sw_job_t *j)
+const pgp_field_t *sw_report_fields(void)
 {
-	list_node_t *n;
-	for (n = j->ctx->admin_clients.head.next;
-	     n != &j->ctx->admin_clients.head; n = n->next) {
-		client_t *c = list_entry(n, client_t, node);
-		if (c == j->console && c->id == j->console_id)
-			return c;
-	}
-	return NULL;
-}
-
-static void report_desc(client_t *c)
-{
-	static const pgp_field_t f[] = {
+	static const pgp_field_t f[SW_REPORT_COLS] = {
 		{"database", PGP_OID_TEXT, -1},
 		{"state", PGP_OID_TEXT, -1},
 		{"result", PGP_OID_TEXT, -1},
@@ -1045,10 +969,10 @@ static void report_desc(client_t *c)
 		{"p50_added_latency_ms", PGP_OID_TEXT, -1},
 		{"p99_added_latency_ms", PGP_OID_TEXT, -1},
 	};
-	admin_row_desc(c, f, REPORT_COLS);
+	return f;
 }
 
-static void report_row(client_t *c, const sw_job_t *j)
+static void report_row(const sw_job_t *j, sw_row_cb cb, void *arg)
 {
 	char total[32], frz[32], phases[512], held[16], lat[32], tgt[300];
 	char warm[32], p50[32], p99[32];
@@ -1081,19 +1005,19 @@ static void report_row(client_t *c, const sw_job_t *j)
 		 j->prewarm_started);
 	snprintf(p50, sizeof(p50), "%.1f", (double)j->p50_hold_us / 1000.0);
 	snprintf(p99, sizeof(p99), "%.1f", (double)j->p99_hold_us / 1000.0);
-	const char *v[REPORT_COLS] = {j->db,	 sw_names[j->state],
-				      j->result, j->detail,
-				      total,	 frz,
-				      phases,	 held,
-				      lat,	 errs,
-				      tgt,	 j->persisted,
-				      warm,	 p50,
-				      p99};
-	admin_row(c, v, REPORT_COLS);
+	const char *v[SW_REPORT_COLS] = {j->db,	    sw_names[j->state],
+					 j->result, j->detail,
+					 total,	    frz,
+					 phases,    held,
+					 lat,	    errs,
+					 tgt,	    j->persisted,
+					 warm,	    p50,
+					 p99};
+	cb(arg, v, SW_REPORT_COLS);
 }
 
 /* A fence a stopped pgswitch left behind, as a report row. */
-static void journal_row(client_t *c, const sw_fence_rec_t *r)
+static void journal_row(const sw_fence_rec_t *r, sw_row_cb cb, void *arg)
 {
 	char detail[512], tgt[300];
 	bool sent = strcmp(r->phase, "promote") == 0;
@@ -1111,19 +1035,19 @@ static void journal_row(client_t *c, const sw_fence_rec_t *r)
 			      "ABORT",
 		 r->since, r->old_host, r->old_port, r->db);
 	snprintf(tgt, sizeof(tgt), "%s:%d", r->new_host, r->new_port);
-	const char *v[REPORT_COLS] = {r->db,  "fenced", "fence left behind",
-				      detail, NULL,	NULL,
-				      NULL,   NULL,	NULL,
-				      NULL,   tgt,	NULL,
-				      NULL,   NULL,	NULL};
-	admin_row(c, v, REPORT_COLS);
+	const char *v[SW_REPORT_COLS] = {r->db,	 "fenced", "fence left behind",
+					 detail, NULL,	   NULL,
+					 NULL,	 NULL,	   NULL,
+					 NULL,	 tgt,	   NULL,
+					 NULL,	 NULL,	   NULL};
+	cb(arg, v, SW_REPORT_COLS);
 }
 
 /* switchover_state_file entries the config does not agree with: the
  * operator's config management still names the old host. */
-static void overlay_rows(client_t *c, const char *only)
+static void overlay_rows(const cfg_t *cfg, const char *only, sw_row_cb cb,
+			 void *arg)
 {
-	const cfg_t *cfg = c->ctx->cfg;
 	for (size_t i = 0; i < cfg->ndbs; i++) {
 		const cfg_db_t *e = &cfg->dbs[i];
 		if (!e->overlaid || (only && *only && strcmp(e->name, only)) ||
@@ -1140,21 +1064,22 @@ static void overlay_rows(client_t *c, const char *only)
 			 e->host ? e->host : "", e->port);
 		snprintf(tgt, sizeof(tgt), "%s:%d", e->host ? e->host : "",
 			 e->port);
-		const char *v[REPORT_COLS] = {
+		const char *v[SW_REPORT_COLS] = {
 			e->name, "overlay", "config names the old host",
 			detail,	 NULL,	    NULL,
 			NULL,	 NULL,	    NULL,
 			NULL,	 tgt,	    cfg->switchover_state_file,
 			NULL,	 NULL,	    NULL};
-		admin_row(c, v, REPORT_COLS);
+		cb(arg, v, SW_REPORT_COLS);
 	}
 }
 
-static void report_rows(client_t *c, const sw_job_t *j)
+void sw_report_job(pgs_ctx_t *ctx, sw_row_cb cb, void *arg)
 {
-	report_desc(c);
+	sw_ctx_t *x = swx(ctx);
+	const sw_job_t *j = x->job ? x->job : x->have_last ? &x->last : NULL;
 	if (j)
-		report_row(c, j);
+		report_row(j, cb, arg);
 }
 
 static void free_job(ev_loop_t *loop, void *data)
@@ -1193,7 +1118,7 @@ static void finish(sw_job_t *j)
 	swc_close(j->neu);
 	j->old = j->neu = NULL;
 	/* pgswitch's own retries of a lift say only when one works. */
-	bool quiet = j->lift_only && !j->console && !ok;
+	bool quiet = j->lift_only && !j->done && !ok;
 	log_msg(&j->ctx->log, quiet ? LOG_DEBUG : LOG_LOG,
 		"switchover %s %s in %.1f ms (freeze %.1f ms, %d clients "
 		"held, max added latency %.1f ms)%s%s",
@@ -1203,23 +1128,17 @@ static void finish(sw_job_t *j)
 			: 0.0,
 		j->held, (double)j->max_hold_us / 1000.0,
 		j->detail[0] ? ": " : "", j->detail);
-	client_t *c = job_console(j);
-	if (c) {
-		c->admin_wait = 0;
-		if (ok) {
-			report_rows(c, j);
-			admin_ok(c, "SWITCHOVER");
-		} else {
-			admin_err(c, "switchover %s %s: %s", j->db, j->result,
-				  j->detail);
-		}
-		client_process(c);
-	}
 	x->last = *j;
 	x->last.res = NULL;
 	x->last.writer = NULL;
 	x->have_last = true;
 	x->job = NULL;
+	if (j->done) {
+		char msg[768];
+		snprintf(msg, sizeof(msg), "switchover %s %s: %s", j->db,
+			 j->result, j->detail);
+		j->done(j->ctx, j->done_arg, ok, msg);
+	}
 	/* finish() runs inside result callbacks whose frames still use j:
 	 * free it once they have unwound. */
 	ev_timer_add(j->ctx->loop, 0, free_job, j);
@@ -1251,8 +1170,9 @@ void sw_free(pgs_ctx_t *ctx)
 	ctx->sw = NULL;
 }
 
-static void lift_left_fence(pgs_ctx_t *ctx, client_t *c,
-			    const sw_fence_rec_t *r);
+static int lift_left_fence(pgs_ctx_t *ctx, const sw_fence_rec_t *r,
+			   sw_done_cb done, void *arg, char *err,
+			   size_t errlen);
 
 /* A fence our own aborted switchover could not lift is retried every few
  * seconds, until the old primary answers (a fence never outlives its
@@ -1268,7 +1188,7 @@ static void autolift(pgs_ctx_t *ctx, sw_ctx_t *x)
 		if (strcmp(x->left[i].phase, "unlifted") != 0)
 			continue;
 		sw_fence_rec_t copy = x->left[i];
-		lift_left_fence(ctx, NULL, &copy);
+		lift_left_fence(ctx, &copy, NULL, NULL, NULL, 0);
 		return; /* one job at a time */
 	}
 }
@@ -1352,19 +1272,30 @@ void sw_start(pgs_ctx_t *ctx)
 	swx(ctx);
 }
 
-/* ---- console ---- */
+/* ---- starting, aborting, reporting ---- */
 
-/* C: the console that asked, or NULL for pgswitch's own retry. */
-static sw_job_t *job_new(pgs_ctx_t *ctx, client_t *c, pool_db_t *db,
-			 const char *old_host, int old_port,
-			 const char *new_host, int new_port, const char *new_ci)
+static int say(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ERR (may be NULL) gets the reason; always returns -1. */
+static int say(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static sw_job_t *job_new(pgs_ctx_t *ctx, pool_db_t *db, const char *old_host,
+			 int old_port, const char *new_host, int new_port,
+			 const char *new_ci, sw_done_cb done, void *arg)
 {
 	sw_job_t *j = calloc(1, sizeof(*j));
-	if (!j) {
-		if (c)
-			admin_err(c, "out of memory");
+	if (!j)
 		return NULL;
-	}
 	j->ctx = ctx;
 	snprintf(j->db, sizeof(j->db), "%s", db->name);
 	snprintf(j->old_host, sizeof(j->old_host), "%s", old_host);
@@ -1377,41 +1308,31 @@ static sw_job_t *job_new(pgs_ctx_t *ctx, client_t *c, pool_db_t *db,
 			    j->conn_new, sizeof(j->conn_new));
 	j->t0 = j->phase_start = ev_time_us();
 	j->errors_at_start = db->client_errors;
-	j->console = c;
-	if (c) {
-		j->console_id = c->id;
-		c->admin_wait = ADMIN_WAIT_SWITCHOVER;
-	}
+	j->done = done;
+	j->done_arg = arg;
 	swx(ctx)->job = j;
 	return j;
 }
 
 /* SWITCHOVER db ABORT with no job running: lift a fence a stopped
  * pgswitch left behind, on one control connection to the old primary. */
-static void lift_left_fence(pgs_ctx_t *ctx, client_t *c,
-			    const sw_fence_rec_t *r)
+static int lift_left_fence(pgs_ctx_t *ctx, const sw_fence_rec_t *r,
+			   sw_done_cb done, void *arg, char *err, size_t errlen)
 {
 	pool_db_t *db = pool_db_lookup(ctx, r->db);
-	if (strcmp(r->phase, "promote") == 0) {
-		if (c)
-			admin_err(c,
-				  "pg_promote may have been sent to %s:%d: "
-				  "lifting the fence on %s:%d could leave two "
-				  "writable primaries; point %s at %s:%d and "
-				  "RELOAD",
-				  r->new_host, r->new_port, r->old_host,
-				  r->old_port, r->db, r->new_host, r->new_port);
-		return;
-	}
-	if (!db) {
-		if (c)
-			admin_err(c, "no such database: %s", r->db);
-		return;
-	}
-	sw_job_t *j = job_new(ctx, c, db, r->old_host, r->old_port, r->new_host,
-			      r->new_port, NULL);
+	if (strcmp(r->phase, "promote") == 0)
+		return say(err, errlen,
+			   "pg_promote may have been sent to %s:%d: lifting "
+			   "the fence on %s:%d could leave two writable "
+			   "primaries; point %s at %s:%d and RELOAD",
+			   r->new_host, r->new_port, r->old_host, r->old_port,
+			   r->db, r->new_host, r->new_port);
+	if (!db)
+		return say(err, errlen, "no such database: %s", r->db);
+	sw_job_t *j = job_new(ctx, db, r->old_host, r->old_port, r->new_host,
+			      r->new_port, NULL, done, arg);
 	if (!j)
-		return;
+		return say(err, errlen, "out of memory");
 	j->lift_only = true;
 	j->journaled = true;
 	j->fenced = true;
@@ -1423,117 +1344,92 @@ static void lift_left_fence(pgs_ctx_t *ctx, client_t *c,
 	 * control connections: the target is asked before the lift. */
 	j->target_checked = strcmp(r->phase, "unlifted") == 0;
 	j->ready = j->target_checked ? 1 : 0;
-	log_msg(&ctx->log, c ? LOG_LOG : LOG_DEBUG,
+	log_msg(&ctx->log, done ? LOG_LOG : LOG_DEBUG,
 		"%s %s: lifting the fence left on %s:%d",
-		c ? "SWITCHOVER ABORT of" : "switchover", r->db, r->old_host,
+		done ? "SWITCHOVER ABORT of" : "switchover", r->db, r->old_host,
 		r->old_port);
 	j->old = swc_open(ctx->loop, j->conn_old, on_connected, j);
 	if (j->old && !j->target_checked)
 		j->neu = swc_open(ctx->loop, j->conn_new, on_connected, j);
 	if (!j->old || (!j->target_checked && !j->neu))
 		fail(j, "cannot start a control connection");
+	return 1;
 }
 
-static void cmd_abort(client_t *c, const char *db)
+int sw_abort(pgs_ctx_t *ctx, const char *db, sw_done_cb done, void *arg,
+	     char *err, size_t errlen)
 {
-	sw_ctx_t *x = swx(c->ctx);
+	sw_ctx_t *x = swx(ctx);
+	if (!x)
+		return say(err, errlen, "out of memory");
 	sw_job_t *j = x->job;
 	if (!j || strcmp(j->db, db) != 0) {
 		const sw_fence_rec_t *r = journal_find(x, db);
 		if (!j && r) {
 			sw_fence_rec_t copy = *r;
-			lift_left_fence(c->ctx, c, &copy);
-			return;
+			return lift_left_fence(ctx, &copy, done, arg, err,
+					       errlen);
 		}
-		admin_err(c, "no switchover of %s is running", db);
-		return;
+		return say(err, errlen, "no switchover of %s is running", db);
 	}
-	if (j->promoted) {
-		admin_err(c, "switchover of %s is past the point of no return",
-			  db);
-		return;
-	}
+	if (j->promoted)
+		return say(err, errlen,
+			   "switchover of %s is past the point of no return",
+			   db);
 	fail(j, "aborted by SWITCHOVER %s ABORT", db);
-	admin_ok(c, "SWITCHOVER");
+	return 0;
 }
 
-void sw_admin_command(client_t *c, const char *sql)
+int sw_begin(pgs_ctx_t *ctx, const char *dbname, const char *ci,
+	     const sw_opts_t *o, sw_done_cb done, void *arg, char *err,
+	     size_t errlen)
 {
-	pgs_ctx_t *ctx = c->ctx;
-	char dbname[64], kw[16], ci[1024], err[256] = "";
-	const char *p = sw_word(sql, kw, sizeof(kw)); /* SWITCHOVER */
-	p = p ? sw_word(p, dbname, sizeof(dbname)) : NULL;
-	if (p)
-		p = sw_word(p, kw, sizeof(kw));
-	if (!p) {
-		admin_err(c, "usage: SWITCHOVER db TO 'conninfo' [WITH (...)] "
-			     "| SWITCHOVER db ABORT");
-		return;
-	}
-	if (strcasecmp(kw, "abort") == 0) {
-		cmd_abort(c, dbname);
-		return;
-	}
 	pool_db_t *db = pool_db_lookup(ctx, dbname);
-	if (strcasecmp(kw, "to") != 0 || !db) {
-		admin_err(c,
-			  db ? "expected TO 'conninfo'"
-			     : "no such database: %s",
-			  dbname);
-		return;
-	}
-	while (isspace((unsigned char)*p))
-		p++;
-	p = admin_unquote(p, '\'', ci, sizeof(ci));
-	sw_opts_t o = {.timeout_ms = 5000,
-		       .max_lag = 16ll << 20,
-		       .max_xact_age_ms = 2000,
-		       .on_long_xact = LX_REFUSE,
-		       .fence_old = true};
-	if (!p || !sw_parse_with(p, &o, err, sizeof(err))) {
-		admin_err(c, "%s", err[0] ? err : "expected TO 'conninfo'");
-		return;
-	}
+	if (!db)
+		return say(err, errlen, "no such database: %s", dbname);
 	sw_ctx_t *x = swx(ctx);
-	if (x->job) {
-		admin_err(c, "a switchover of %s is already running",
-			  x->job->db);
-		return;
-	}
+	if (!x)
+		return say(err, errlen, "out of memory");
+	if (x->job)
+		return say(err, errlen, "a switchover of %s is already running",
+			   x->job->db);
 	char new_host[256];
 	int new_port;
 	sw_conninfo_target(ci, new_host, sizeof(new_host), &new_port);
-	sw_job_t *j = job_new(c->ctx, c, db, db->host ? db->host : "", db->port,
-			      new_host, new_port, ci);
+	sw_job_t *j = job_new(ctx, db, db->host ? db->host : "", db->port,
+			      new_host, new_port, ci, done, arg);
 	if (!j)
-		return;
-	j->o = o;
-	j->deadline = j->t0 + o.timeout_ms * 1000;
+		return say(err, errlen, "out of memory");
+	j->o = *o;
+	j->deadline = j->t0 + o->timeout_ms * 1000;
 	arm_deadline(j);
 	j->state = SW_CONNECT;
 	log_msg(&ctx->log, LOG_LOG,
 		"SWITCHOVER %s TO %s:%d command issued (timeout %ld ms)",
-		dbname, j->new_host, j->new_port, o.timeout_ms);
+		dbname, j->new_host, j->new_port, o->timeout_ms);
 	j->old = swc_open(ctx->loop, j->conn_old, on_connected, j);
 	j->neu = swc_open(ctx->loop, j->conn_new, on_connected, j);
 	if (!j->old || !j->neu)
 		fail(j, "cannot start control connections");
+	return 0;
 }
 
-void sw_admin_show(client_t *c, const char *db)
+void sw_report(pgs_ctx_t *ctx, const char *db, sw_row_cb cb, void *arg)
 {
-	sw_ctx_t *x = swx(c->ctx);
+	sw_ctx_t *x = swx(ctx);
+	if (!x)
+		return;
 	const sw_job_t *j = x->job ? x->job : x->have_last ? &x->last : NULL;
 	if (j && db && *db && strcmp(j->db, db) != 0)
 		j = NULL;
-	report_rows(c, j);
+	if (j)
+		report_row(j, cb, arg);
 	for (int i = 0; i < x->nleft; i++) {
 		const sw_fence_rec_t *r = &x->left[i];
 		if ((db && *db && strcmp(r->db, db) != 0) ||
 		    (x->job && strcmp(x->job->db, r->db) == 0))
 			continue;
-		journal_row(c, r);
+		journal_row(r, cb, arg);
 	}
-	overlay_rows(c, db);
-	admin_ok(c, "SHOW");
+	overlay_rows(ctx->cfg, db, cb, arg);
 }
