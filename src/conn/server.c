@@ -275,23 +275,36 @@ static void free_login_params(server_t *s)
 	s->nparams = 0;
 }
 
-void server_close(server_t *s, const char *fmt, ...)
+static void note_close(server_t *s, const char *reason)
 {
-	if (s->state == SV_JUSTFREE)
-		return;
 	pgs_ctx_t *ctx = s->ctx;
-	char reason[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-
 	if ((s->state != SV_CANCEL || s->pool) &&
 	    ctx->cfg->log_disconnections) {
 		int64_t age = (ev_now_us(ctx->loop) - s->connect_us) / 1000000;
 		server_log(s, LOG_LOG, "closing because: %s (age=%llds)",
 			   reason, (long long)age);
 	}
+}
+
+static void close_logged(server_t *s, const char *reason);
+
+void server_close(server_t *s, const char *fmt, ...)
+{
+	if (s->state == SV_JUSTFREE)
+		return;
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	note_close(s, reason);
+	close_logged(s, reason);
+}
+
+/* server_close() once its line is in the log. */
+static void close_logged(server_t *s, const char *reason)
+{
+	pgs_ctx_t *ctx = s->ctx;
 	client_t *req = s->cancel_req;
 	if (req) {
 		/* Its socket closes now: libpq's cancel returns on that. */
@@ -405,14 +418,17 @@ static void repl_login_fail(server_t *s, const char *msg)
 {
 	client_t *c = s->repl_client;
 	server_log(s, LOG_WARNING, "server login failed: %s", msg);
-	/* The client first: the place the server frees must not be taken
-	 * for it again. */
+	/* The server's close line goes to the log before the client hears
+	 * (PgBouncer's suite reads the log on the error); the client is
+	 * closed before the server, so the place the server frees is not
+	 * taken for it again. */
+	note_close(s, "login failed");
 	if (c) {
 		c->repl_server = NULL;
 		s->repl_client = NULL;
 		client_close(c, "08P01", "login failed");
 	}
-	server_close(s, "login failed");
+	close_logged(s, "login failed");
 }
 
 /* The server refused our login (an ErrorResponse): every client queued

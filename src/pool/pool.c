@@ -22,6 +22,7 @@
 #include "pool/peer.h"
 #include "pool/pool.h"
 #include "proto/pgp.h"
+#include "util/assert.h"
 
 /* SHOW CLIENTS' words, PgBouncer's: a login waiting for its
  * auth_query or its first server is "waiting" there too. */
@@ -376,6 +377,14 @@ static statlist_t *server_list(server_t *s, server_state_t st)
 
 void pool_client_state(client_t *c, client_state_t st)
 {
+	/* A closed client is only ever freed: nothing may revive it. */
+	PGS_ASSERT(c->state != CL_JUSTFREE || st == CL_JUSTFREE ||
+			   st == CL_FREE,
+		   client_state_name(st));
+	/* Only a logged-in client waits for a server or has one. */
+	PGS_ASSERT((st != CL_ACTIVE && st != CL_WAITING) || c->pool ||
+			   c->handler,
+		   client_state_name(st));
 	statlist_t *from = client_list(c, c->state);
 	if (from)
 		statlist_remove(from, &c->node);
@@ -387,6 +396,11 @@ void pool_client_state(client_t *c, client_state_t st)
 
 void pool_server_state(server_t *s, server_state_t st)
 {
+	PGS_ASSERT(s->state != SV_JUSTFREE || st == SV_JUSTFREE ||
+			   st == SV_FREE,
+		   server_state_name(st));
+	/* An idle server serves nobody: its client was unlinked first. */
+	PGS_ASSERT(st != SV_IDLE || !s->link, server_state_name(st));
 	statlist_t *from = server_list(s, s->state);
 	if (from)
 		statlist_remove(from, &s->node);
@@ -643,9 +657,8 @@ bool pool_release_server_idle(server_t *s)
 		s->link = NULL;
 	}
 	s->request_us = now;
-	if (s->tx_status != 'I' || s->expect_rfq > 0 || s->fwd_left > 0 ||
-	    s->in_copy || s->swallow_rfq > 0 || s->unsynced || s->prepq.n ||
-	    (c && c->fwd_left > 0)) {
+	/* C is unlinked by now: its half-forwarded message counts too. */
+	if (!server_at_boundary(s) || (c && c->fwd_left > 0)) {
 		server_close(s, "client disconnect while server was not "
 				"ready");
 		return false;
