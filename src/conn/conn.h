@@ -67,9 +67,14 @@ void server_check(server_t *s, const char *sql);
  * client sends next. KEEP: its one-row result goes to the client's
  * carry_sql / carry_lost; else the result is dropped (a warm-up). */
 void server_capture(server_t *s, const char *sql, bool keep);
-/* Linked or idle, S is between two transactions of its client: nothing
- * in flight either way, no COPY, no reply the pooler itself awaits. */
+/* S is between two transactions of its client: no transaction open, no
+ * reply to the client's last query outstanding, no COPY. Its client's
+ * next query may be held there (a switchover freeze). */
 bool server_at_boundary(const server_t *s);
+/* At a boundary and quiet: nothing half forwarded either way, no reply
+ * the pooler itself awaits (a capture, a queued Parse). Only then may S
+ * be reused, closed as obsolete, or count as out of flight. */
+bool server_quiet(const server_t *s);
 void server_cancel(pgs_ctx_t *ctx, server_t *target);
 /* A connection of P that carries client REQ's CancelRequest for TARGET's
  * backend, once connected (if TARGET is still in that query). */

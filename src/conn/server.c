@@ -858,8 +858,14 @@ static void auth_lookup_done(server_t *s)
 bool server_at_boundary(const server_t *s)
 {
 	return s->tx_status == 'I' && s->expect_rfq == 0 && !s->in_copy &&
-	       !s->unsynced && s->swallow_rfq == 0 && s->fwd_left == 0 &&
-	       !s->prepq.n && (!s->link || s->link->fwd_left == 0);
+	       !s->unsynced;
+}
+
+bool server_quiet(const server_t *s)
+{
+	return server_at_boundary(s) && s->swallow_rfq == 0 &&
+	       s->fwd_left == 0 && !s->prepq.n &&
+	       (!s->link || s->link->fwd_left == 0);
 }
 
 void server_capture(server_t *s, const char *sql, bool keep)

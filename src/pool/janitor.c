@@ -56,7 +56,7 @@ static void check_linked(pool_t *p, client_t *c, server_t *s, int64_t now)
 	 * the client with it, so it notices (PgBouncer's words). */
 	if (cfg->server_fast_close &&
 	    (s->dirty || s->generation != p->db->generation) &&
-	    pool_mode(p) == CFG_POOL_SESSION && server_at_boundary(s)) {
+	    pool_mode(p) == CFG_POOL_SESSION && server_quiet(s)) {
 		client_close(c, "08P01", "database configuration changed");
 		return;
 	}

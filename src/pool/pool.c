@@ -658,7 +658,7 @@ bool pool_release_server_idle(server_t *s)
 	}
 	s->request_us = now;
 	/* C is unlinked by now: its half-forwarded message counts too. */
-	if (!server_at_boundary(s) || (c && c->fwd_left > 0)) {
+	if (!server_quiet(s) || (c && c->fwd_left > 0)) {
 		server_close(s, "client disconnect while server was not "
 				"ready");
 		return false;

@@ -88,7 +88,7 @@ int pool_db_in_flight(pgs_ctx_t *ctx, pool_db_t *db, bool cancel)
 		for (m = p->active_servers.head.next;
 		     m != &p->active_servers.head; m = m->next) {
 			server_t *s = list_entry(m, server_t, node);
-			if (server_at_boundary(s))
+			if (server_quiet(s))
 				continue;
 			k++;
 			if (cancel && s->expect_rfq > 0)
@@ -112,7 +112,7 @@ int pool_db_capture(pgs_ctx_t *ctx, pool_db_t *db, const char *sql, bool warm)
 		{
 			server_t *s = list_entry(m, server_t, node);
 			client_t *c = s->link;
-			if (!c || (warm && (!server_at_boundary(s) ||
+			if (!c || (warm && (!server_quiet(s) ||
 					    c->io.rpos != c->io.rlen)))
 				continue;
 			server_capture(s, sql, !warm);
