@@ -546,9 +546,15 @@ static bool verdict(bg_t *b)
 	}
 	if (!b->missing)
 		return true;
+	/* pg_dump -t takes a pattern: quoted, a name is matched as is. */
+	char quoted[BG_TABLES_MAX][BG_TABLE_NAME_MAX + 4];
 	const char *names[BG_TABLES_MAX];
-	for (int i = 0; i < b->ntables; i++)
-		names[i] = b->tables[i].name;
+	for (int i = 0; i < b->ntables; i++) {
+		size_t o = 0;
+		bg_qualified(quoted[i], sizeof(quoted[i]), &o,
+			     b->tables[i].name);
+		names[i] = quoted[i];
+	}
 	const char *dir = getenv("PGSWITCH_PG_BINDIR");
 	char err[512];
 	b->state = BG_COPYING_SCHEMA;

@@ -232,3 +232,40 @@ def test_schema_copied_into_empty_target(make_pair):
                timeout=20, what="rows copied after the schema")
     assert sql(pair.new, "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
                          " WHERE c.contype = 'p' AND n.nspname IN ('public', 'other')")[0][0] == 3
+
+
+def test_prepare_adopts_after_restart(make_pair):
+    """pgswitch keeps no file of its own: a PREPARE after a restart finds
+    the publication and subscription by name and adopts them."""
+    pair = make_pair(schema=KEYED, new_schema=KEYED_DDL)
+    pair.prepare()
+    wait_ready(pair, ["public.t1", "public.t2"])
+    pair.pooler.stop()
+    pair.pooler.start()
+    assert pair.show() == []
+    cols, rows = pair.prepare()
+    assert {r["table"] for r in rows} == {"public.t1", "public.t2"}
+    wait_ready(pair, ["public.t1", "public.t2"])
+    assert sql(pair.old, "SELECT count(*) FROM pg_publication")[0][0] == 1
+    assert sql(pair.new, "SELECT count(*) FROM pg_subscription")[0][0] == 1
+    assert sql(pair.old, "SELECT count(*) FROM pg_replication_slots")[0][0] == 1
+
+
+def test_schema_copy_failure_named(make_pair, monkeypatch, tmp_path):
+    """The child's stderr is the error: here pg_dump cannot be found."""
+    monkeypatch.setenv("PGSWITCH_PG_BINDIR", str(tmp_path / "nowhere"))
+    pair = make_pair(schema=KEYED)
+    with pytest.raises(psycopg.Error) as ei:
+        pair.prepare()
+    msg = str(ei.value)
+    assert "schema copy failed" in msg and "pg_dump" in msg
+    assert pair.show()[0]["state"] == "failed"
+    assert not sql(pair.old, "SELECT 1 FROM pg_publication")
+
+
+def test_schema_copy_of_a_table_list(make_pair):
+    pair = make_pair(schema=KEYED)
+    pair.prepare(" WITH (tables = 't1')")
+    wait_ready(pair, ["public.t1"])
+    assert sql(pair.new, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == [("t1",)]
+    wait_until(lambda: count(pair.new, "t1") == 500, timeout=20, what="t1 copied")
