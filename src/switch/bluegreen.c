@@ -102,8 +102,8 @@ typedef struct bg {
 	char *sql;
 	char lag_bytes[32], lag_s[32], retained[32], wal_status[16];
 	bool have_slot;
-	bool opening;	    /* inside swc_open() */
-	char open_err[512]; /* a connect that failed inside swc_open() */
+	const char *opening; /* inside swc_open() of this side */
+	char open_err[512];  /* a connect that failed inside swc_open() */
 	char blockers[BG_DETAIL_MAX];
 	char detail[BG_DETAIL_MAX];
 } bg_t;
@@ -777,7 +777,8 @@ static void on_connected(swc_t *c, PGresult *res, const char *err, void *arg)
 	(void)res;
 	const char *side = c == b->old ? "old" : "new";
 	if (err && b->opening) {
-		snprintf(b->open_err, sizeof(b->open_err), "%s", err);
+		snprintf(b->open_err, sizeof(b->open_err),
+			 "connect to the %s side: %s", b->opening, err);
 		return;
 	}
 	if (err) {
@@ -804,11 +805,12 @@ static bool open_conns(bg_t *b)
 {
 	b->ready = 0;
 	b->open_err[0] = 0;
-	b->opening = true;
+	b->opening = "old";
 	b->old = swc_open(b->ctx->loop, b->conn_old, on_connected, b);
+	b->opening = "new";
 	if (b->old && !b->open_err[0])
 		b->neu = swc_open(b->ctx->loop, b->conn_new, on_connected, b);
-	b->opening = false;
+	b->opening = NULL;
 	if (b->old && b->neu && !b->open_err[0])
 		return true;
 	if (!b->open_err[0])
@@ -944,19 +946,21 @@ int bg_prepare(pgs_ctx_t *ctx, const char *dbname, const char *conninfo,
 		b->ntables = b->nlisted = n;
 	}
 	fill_conninfo(b, ctx, db, conninfo);
-	if (!open_conns(b)) {
-		say(err, errlen, "BLUEGREEN %s: %s", dbname, b->open_err);
-		bg_destroy(b);
-		return -1;
-	}
 	if (was) {
 		unlink_bg(was);
 		bg_destroy(was);
 	}
-	b->done = done;
-	b->done_arg = arg;
 	b->next = bg_list;
 	bg_list = b;
+	if (!open_conns(b)) {
+		/* Kept as failed: SHOW BLUEGREEN says why, as for a blocker. */
+		b->state = BG_FAILED;
+		snprintf(b->detail, sizeof(b->detail), "%s", b->open_err);
+		return say(err, errlen, "BLUEGREEN %s PREPARE: %s", dbname,
+			   b->open_err);
+	}
+	b->done = done;
+	b->done_arg = arg;
 	log_msg(&ctx->log, LOG_LOG,
 		"BLUEGREEN %s PREPARE TO %s: publication %s, subscription %s",
 		dbname, b->target, b->pub, b->sub);

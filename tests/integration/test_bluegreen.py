@@ -269,3 +269,31 @@ def test_schema_copy_of_a_table_list(make_pair):
     wait_ready(pair, ["public.t1"])
     assert sql(pair.new, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == [("t1",)]
     wait_until(lambda: count(pair.new, "t1") == 500, timeout=20, what="t1 copied")
+
+
+def test_new_side_unreachable(make_pair):
+    from harness import free_port
+
+    pair = make_pair(schema=KEYED)
+    port = free_port()
+    with pytest.raises(psycopg.Error) as ei:
+        pair.admin("BLUEGREEN %s PREPARE TO 'host=%s port=%d dbname=%s'" % (DB, HOST, port, DB))
+    assert "new side" in str(ei.value)
+    assert pair.show()[0]["state"] == "failed"
+    # the console is usable again, and so is the database
+    with pair.pooler.connect(dbname=DB) as c:
+        assert c.execute("SELECT count(*) FROM t1").fetchone()[0] == 500
+
+
+def test_usage_errors(make_pair):
+    pair = make_pair(schema=KEYED)
+    for text, needle in [
+        ("BLUEGREEN %s" % DB, "usage"),
+        ("BLUEGREEN nosuchdb PREPARE TO 'host=x'", "no such database"),
+        ("BLUEGREEN %s PREPARE TO 'host=x' WITH (colour = 'blue')" % DB, "colour"),
+        ("BLUEGREEN %s PREPARE TO 'host=x' WITH (tables = 'a;b')" % DB, "bad table name"),
+    ]:
+        with pytest.raises(psycopg.Error) as ei:
+            pair.admin(text)
+        assert needle in str(ei.value), text
+    assert pair.show() == []
