@@ -525,10 +525,13 @@ static void new_tables(bg_t *b, PGresult *res, bool recheck)
 static void on_copied(void *arg, bool ok, const char *err)
 {
 	bg_t *b = arg;
+	char why[1024];
+	/* ERR is the child's, freed here. */
+	snprintf(why, sizeof(why), "%s", err ? err : "");
 	bg_child_free(b->child);
 	b->child = NULL;
 	if (!ok) {
-		fail(b, "schema copy failed: %s", err);
+		fail(b, "schema copy failed: %s", why);
 		return;
 	}
 	b->state = BG_PREFLIGHT;
