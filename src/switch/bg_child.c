@@ -123,6 +123,11 @@ static int spawn(bg_child_t *ch, const char *bindir, const char *old_ci,
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, wfd, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+	/* Client and listening sockets are not all close-on-exec: a
+	 * long pg_dump must not keep them open (an online restart). */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
 	int rc = posix_spawn(&ch->pid, argv[0], &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	free(envbuf);
