@@ -26,6 +26,7 @@
 #include "net/sock.h"
 #include "pool/janitor.h"
 #include "pool/pool.h"
+#include "switch/bluegreen.h"
 #include "switch/switchover.h"
 #include "util/sdnotify.h"
 
@@ -445,6 +446,7 @@ static int run_demo(char **argv)
 /* Free everything the context owns (keeps leak checkers meaningful). */
 static void shutdown_ctx(pgs_ctx_t *ctx)
 {
+	bg_free(ctx);
 	sw_free(ctx);
 	pool_free_all(ctx);
 	istr_table_free(&ctx->istr);

@@ -36,6 +36,9 @@ void admin_row(client_t *c, const char *const *vals, int n);
 /* SWITCHOVER ... and SHOW SWITCHOVER [db] (sw_console.c). */
 void admin_switchover(client_t *c, const char *sql);
 void admin_show_switchover(client_t *c, const char *db);
+/* BLUEGREEN ... and SHOW BLUEGREEN [db] (bg_console.c). */
+void admin_bluegreen(client_t *c, const char *sql);
+void admin_show_bluegreen(client_t *c, const char *db);
 /* SHOW <what>; false if unknown. */
 bool admin_show(client_t *c, const char *what);
 

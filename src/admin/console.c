@@ -588,8 +588,23 @@ static void query(client_t *c, const char *sql)
 			admin_switchover(c, sql);
 		return;
 	}
+	if (strncasecmp(p, "bluegreen", 9) == 0 &&
+	    (isspace((unsigned char)p[9]) || p[9] == 0)) {
+		if (need_admin(c))
+			admin_bluegreen(c, sql);
+		return;
+	}
 	if (strncasecmp(p, "show", 4) == 0 && isspace((unsigned char)p[4])) {
 		const char *q = skip_ws(p + 4);
+		if (strncasecmp(q, "bluegreen", 9) == 0 &&
+		    (isspace((unsigned char)q[9]) || q[9] == 0 ||
+		     q[9] == ';')) {
+			char arg[64];
+			const char *e =
+				parse_word(skip_ws(q + 9), arg, sizeof(arg));
+			admin_show_bluegreen(c, e ? arg : NULL);
+			return;
+		}
 		if (strncasecmp(q, "switchover", 10) == 0 &&
 		    (isspace((unsigned char)q[10]) || q[10] == 0 ||
 		     q[10] == ';')) {

@@ -252,8 +252,11 @@ host    all  all       127.0.0.1/32 trust
 class PgServer:
     """A throw-away PostgreSQL cluster on 127.0.0.1:<free port>."""
 
-    def __init__(self, name="pg"):
+    def __init__(self, name="pg", conf=None):
+        """CONF: extra postgresql.conf lines (e.g. "wal_level = logical"),
+        appended after the defaults so they win."""
         self.name = name
+        self.extra_conf = conf or ""
         self.dir = make_owned_tmpdir("pgswitch-%s-" % name)
         self.datadir = os.path.join(self.dir, "data")
         self.sockdir = self.dir
@@ -306,6 +309,8 @@ class PgServer:
                 "TimeZone = 'UTC'\n"
                 % (self.port, self.sockdir)
             )
+            if self.extra_conf:
+                f.write("# extra settings of this server\n%s\n" % self.extra_conf)
         write_owned(os.path.join(self.datadir, "pg_hba.conf"), HBA_TEMPLATE)
 
     def start(self):

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bg_console.c - the console half of the blue/green switchover:
+ * BLUEGREEN db PREPARE TO 'conninfo' [WITH (...)] and SHOW BLUEGREEN [db].
+ * The work is src/switch/bluegreen.c's; this parses, parks the console
+ * until PREPARE ends and writes the rows.
+ */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "admin/admin_int.h"
+#include "conn/conn.h"
+#include "switch/bluegreen.h"
+#include "switch/sw_parse.h"
+#include "util/strq.h"
+
+static void put_row(void *arg, const char *const *vals, int n)
+{
+	admin_row(arg, vals, n);
+}
+
+/* The console that asked, if it is still there and still waiting: known
+ * by id, as a closed client's memory may hold another by now. PREPARE
+ * parks it as SWITCHOVER does: the switchover answers only its own ids. */
+static client_t *waiting_console(pgs_ctx_t *ctx, uint64_t id)
+{
+	list_node_t *n;
+	for (n = ctx->admin_clients.head.next; n != &ctx->admin_clients.head;
+	     n = n->next) {
+		client_t *c = list_entry(n, client_t, node);
+		if (c->id == id && c->admin_wait == ADMIN_WAIT_SWITCHOVER)
+			return c;
+	}
+	return NULL;
+}
+
+typedef struct bg_reply {
+	pgs_ctx_t *ctx;
+	uint64_t id;
+	char db[64];
+} bg_reply_t;
+
+static void on_done(pgs_ctx_t *ctx, void *arg, bool ok, const char *msg)
+{
+	bg_reply_t *r = arg;
+	client_t *c = waiting_console(ctx, r->id);
+	if (c) {
+		c->admin_wait = ADMIN_WAIT_NONE;
+		if (ok) {
+			admin_row_desc(c, bg_report_fields(), BG_REPORT_COLS);
+			bg_report(ctx, r->db, put_row, c);
+			admin_ok(c, "BLUEGREEN");
+		} else {
+			admin_err(c, "%s", msg);
+		}
+		client_process(c);
+	}
+	free(r);
+}
+
+void admin_bluegreen(client_t *c, const char *sql)
+{
+	char dbname[64], kw[16], ci[1024], err[768] = "";
+	const char *p = sw_word(sql, kw, sizeof(kw)); /* BLUEGREEN */
+	p = p ? sw_word(p, dbname, sizeof(dbname)) : NULL;
+	const char *usage = "usage: BLUEGREEN db PREPARE TO 'conninfo' "
+			    "[WITH (tables = 'all' | 's.t1,s.t2', copy_data = "
+			    "on|off, allow_no_key = off|on, publication = "
+			    "'name', subscription = 'name')]";
+	if (p)
+		p = sw_word(p, kw, sizeof(kw));
+	if (!p || strcasecmp(kw, "prepare") != 0) {
+		admin_err(c, "%s", usage);
+		return;
+	}
+	p = sw_word(p, kw, sizeof(kw));
+	if (!p || strcasecmp(kw, "to") != 0) {
+		admin_err(c, "%s", usage);
+		return;
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	p = strq_unquote(p, '\'', ci, sizeof(ci));
+	bg_opts_t o;
+	bg_opts_default(&o);
+	if (!p || !bg_parse_with(p, &o, err, sizeof(err))) {
+		admin_err(c, "%s", err[0] ? err : "expected TO 'conninfo'");
+		return;
+	}
+	bg_reply_t *r = calloc(1, sizeof(*r));
+	if (!r) {
+		admin_err(c, "out of memory");
+		return;
+	}
+	r->ctx = c->ctx;
+	r->id = c->id;
+	snprintf(r->db, sizeof(r->db), "%s", dbname);
+	if (bg_prepare(c->ctx, dbname, ci, &o, on_done, r, err, sizeof(err)) <
+	    0) {
+		free(r);
+		admin_err(c, "%s", err);
+		return;
+	}
+	c->admin_wait = ADMIN_WAIT_SWITCHOVER;
+}
+
+void admin_show_bluegreen(client_t *c, const char *db)
+{
+	admin_row_desc(c, bg_report_fields(), BG_REPORT_COLS);
+	bg_report(c->ctx, db, put_row, c);
+	admin_ok(c, "SHOW");
+}
