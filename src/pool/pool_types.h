@@ -271,7 +271,8 @@ struct pgs_ctx {
 	char *client_tls_sig; /* the settings each was built from */
 	char *server_tls_sig;
 
-	void *sw; /* switchover state (src/switch), opaque here */
+	void *sw;      /* switchover state (src/switch), opaque here */
+	struct bg *bg; /* blue/green switchovers (src/switch), opaque here */
 };
 
 #endif

@@ -110,7 +110,6 @@ typedef struct bg {
 
 /* pgs_ctx_t has no slot for this module (pool_types.h is src/pool's):
  * the blue/greens of the one context a process runs. */
-static bg_t *bg_list;
 
 static const char *const state_names[BG_NSTATES] = {
 	"connecting", "preflight", "copying schema", "creating",
@@ -159,9 +158,9 @@ bg_relstate_t bg_relstate_from(char c)
 	}
 }
 
-static bg_t *bg_find(const char *db)
+static bg_t *bg_find(pgs_ctx_t *ctx, const char *db)
 {
-	for (bg_t *b = bg_list; b; b = b->next)
+	for (bg_t *b = ctx->bg; b; b = b->next)
 		if (strcmp(b->db, db) == 0)
 			return b;
 	return NULL;
@@ -876,7 +875,7 @@ static int say(char *err, size_t el, const char *fmt, ...)
 
 static void unlink_bg(bg_t *b)
 {
-	for (bg_t **pp = &bg_list; *pp; pp = &(*pp)->next)
+	for (bg_t **pp = &b->ctx->bg; *pp; pp = &(*pp)->next)
 		if (*pp == b) {
 			*pp = b->next;
 			return;
@@ -912,7 +911,7 @@ int bg_prepare(pgs_ctx_t *ctx, const char *dbname, const char *conninfo,
 	pool_db_t *db = pool_db_lookup(ctx, dbname);
 	if (!db)
 		return say(err, errlen, "no such database: %s", dbname);
-	bg_t *was = bg_find(dbname);
+	bg_t *was = bg_find(ctx, dbname);
 	if (was && was->state != BG_FAILED)
 		return say(err, errlen,
 			   "BLUEGREEN %s: a blue/green exists already (state "
@@ -953,8 +952,8 @@ int bg_prepare(pgs_ctx_t *ctx, const char *dbname, const char *conninfo,
 		unlink_bg(was);
 		bg_destroy(was);
 	}
-	b->next = bg_list;
-	bg_list = b;
+	b->next = ctx->bg;
+	ctx->bg = b;
 	if (!open_conns(b)) {
 		/* Kept as failed: SHOW BLUEGREEN says why, as for a blocker. */
 		b->state = BG_FAILED;
@@ -1019,11 +1018,10 @@ static void report_one(const bg_t *b, bg_row_cb cb, void *arg)
 
 void bg_report(pgs_ctx_t *ctx, const char *db, bg_row_cb cb, void *arg)
 {
-	(void)ctx;
 	/* Oldest first: the list is pushed at its head. */
 	const bg_t *stack[256];
 	int n = 0;
-	for (const bg_t *b = bg_list; b && n < 256; b = b->next)
+	for (const bg_t *b = ctx->bg; b && n < 256; b = b->next)
 		if (!db || strcmp(b->db, db) == 0)
 			stack[n++] = b;
 	while (n--)
@@ -1032,10 +1030,9 @@ void bg_report(pgs_ctx_t *ctx, const char *db, bg_row_cb cb, void *arg)
 
 void bg_free(pgs_ctx_t *ctx)
 {
-	(void)ctx;
-	while (bg_list) {
-		bg_t *b = bg_list;
-		bg_list = b->next;
+	while (ctx->bg) {
+		bg_t *b = ctx->bg;
+		ctx->bg = b->next;
 		bg_destroy(b);
 	}
 }
