@@ -15,10 +15,17 @@ typedef enum admin_wait {
 	ADMIN_WAIT_PAUSE,
 	ADMIN_WAIT_CLOSE,
 	ADMIN_WAIT_SWITCHOVER, /* answered by the switchover's callback */
+	ADMIN_WAIT_BLUEGREEN,  /* answered by BLUEGREEN's callback */
 	ADMIN_WAIT_SUSPEND,    /* answered by admin_suspend_step() */
 } admin_wait_t;
 
 const char *admin_wait_name(admin_wait_t w);
+/* The console client ID, if it is still there and still parked on W: a
+ * command that completes later knows its console by id, as a closed
+ * client's memory may hold another by then. */
+client_t *admin_waiting(pgs_ctx_t *ctx, uint64_t id, admin_wait_t w);
+/* A row callback (sw_row_cb, bg_row_cb) writing to console ARG. */
+void admin_put_row(void *arg, const char *const *vals, int n);
 
 #define ADMIN_WAIT_PERIOD_MS 100
 

@@ -18,26 +18,6 @@
 #include "switch/sw_parse.h"
 #include "util/strq.h"
 
-static void put_row(void *arg, const char *const *vals, int n)
-{
-	admin_row(arg, vals, n);
-}
-
-/* The console that asked, if it is still there and still waiting: known
- * by id, as a closed client's memory may hold another by now. PREPARE
- * parks it as SWITCHOVER does: the switchover answers only its own ids. */
-static client_t *waiting_console(pgs_ctx_t *ctx, uint64_t id)
-{
-	list_node_t *n;
-	for (n = ctx->admin_clients.head.next; n != &ctx->admin_clients.head;
-	     n = n->next) {
-		client_t *c = list_entry(n, client_t, node);
-		if (c->id == id && c->admin_wait == ADMIN_WAIT_SWITCHOVER)
-			return c;
-	}
-	return NULL;
-}
-
 typedef struct bg_reply {
 	pgs_ctx_t *ctx;
 	uint64_t id;
@@ -47,12 +27,12 @@ typedef struct bg_reply {
 static void on_done(pgs_ctx_t *ctx, void *arg, bool ok, const char *msg)
 {
 	bg_reply_t *r = arg;
-	client_t *c = waiting_console(ctx, r->id);
+	client_t *c = admin_waiting(ctx, r->id, ADMIN_WAIT_BLUEGREEN);
 	if (c) {
 		c->admin_wait = ADMIN_WAIT_NONE;
 		if (ok) {
 			admin_row_desc(c, bg_report_fields(), BG_REPORT_COLS);
-			bg_report(ctx, r->db, put_row, c);
+			bg_report(ctx, r->db, admin_put_row, c);
 			admin_ok(c, "BLUEGREEN");
 		} else {
 			admin_err(c, "%s", msg);
@@ -105,12 +85,12 @@ void admin_bluegreen(client_t *c, const char *sql)
 		admin_err(c, "%s", err);
 		return;
 	}
-	c->admin_wait = ADMIN_WAIT_SWITCHOVER;
+	c->admin_wait = ADMIN_WAIT_BLUEGREEN;
 }
 
 void admin_show_bluegreen(client_t *c, const char *db)
 {
 	admin_row_desc(c, bg_report_fields(), BG_REPORT_COLS);
-	bg_report(c->ctx, db, put_row, c);
+	bg_report(c->ctx, db, admin_put_row, c);
 	admin_ok(c, "SHOW");
 }

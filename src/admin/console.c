@@ -742,10 +742,29 @@ const char *admin_wait_name(admin_wait_t w)
 		return "wait_close";
 	case ADMIN_WAIT_SWITCHOVER:
 		return "switchover";
+	case ADMIN_WAIT_BLUEGREEN:
+		return "bluegreen";
 	case ADMIN_WAIT_SUSPEND:
 		return "suspend";
 	}
 	return "?";
+}
+
+client_t *admin_waiting(pgs_ctx_t *ctx, uint64_t id, admin_wait_t w)
+{
+	list_node_t *n;
+	for (n = ctx->admin_clients.head.next; n != &ctx->admin_clients.head;
+	     n = n->next) {
+		client_t *c = list_entry(n, client_t, node);
+		if (c->id == id && c->admin_wait == (int)w)
+			return c;
+	}
+	return NULL;
+}
+
+void admin_put_row(void *arg, const char *const *vals, int n)
+{
+	admin_row(arg, vals, n);
 }
 
 const conn_handler_t admin_console = {

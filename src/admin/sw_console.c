@@ -18,34 +18,16 @@
 #include "switch/switchover.h"
 #include "util/strq.h"
 
-static void put_row(void *arg, const char *const *vals, int n)
-{
-	admin_row(arg, vals, n);
-}
-
-/* The console that asked, if it is still there and still waiting: it is
- * known by id (a closed client's memory may hold another by now). */
-static client_t *waiting_console(pgs_ctx_t *ctx, uint64_t id)
-{
-	list_node_t *n;
-	for (n = ctx->admin_clients.head.next; n != &ctx->admin_clients.head;
-	     n = n->next) {
-		client_t *c = list_entry(n, client_t, node);
-		if (c->id == id && c->admin_wait == ADMIN_WAIT_SWITCHOVER)
-			return c;
-	}
-	return NULL;
-}
-
 static void on_done(pgs_ctx_t *ctx, void *arg, bool ok, const char *msg)
 {
-	client_t *c = waiting_console(ctx, (uint64_t)(uintptr_t)arg);
+	client_t *c = admin_waiting(ctx, (uint64_t)(uintptr_t)arg,
+				    ADMIN_WAIT_SWITCHOVER);
 	if (!c)
 		return;
 	c->admin_wait = ADMIN_WAIT_NONE;
 	if (ok) {
 		admin_row_desc(c, sw_report_fields(), SW_REPORT_COLS);
-		sw_report_job(ctx, put_row, c);
+		sw_report_job(ctx, admin_put_row, c);
 		admin_ok(c, "SWITCHOVER");
 	} else {
 		admin_err(c, "%s", msg);
@@ -114,6 +96,6 @@ void admin_switchover(client_t *c, const char *sql)
 void admin_show_switchover(client_t *c, const char *db)
 {
 	admin_row_desc(c, sw_report_fields(), SW_REPORT_COLS);
-	sw_report(c->ctx, db, put_row, c);
+	sw_report(c->ctx, db, admin_put_row, c);
 	admin_ok(c, "SHOW");
 }

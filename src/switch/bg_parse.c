@@ -86,52 +86,15 @@ static const char *skip_ws(const char *p)
 	return p;
 }
 
+static bool set_bg_opt(void *arg, const char *k, const char *v, char *err,
+		       size_t el)
+{
+	return set_opt(arg, k, v, err, el);
+}
+
 bool bg_parse_with(const char *p, bg_opts_t *o, char *err, size_t el)
 {
-	p = skip_ws(p);
-	if (!*p || *p == ';')
-		return true;
-	char kw[16];
-	p = sw_word(p, kw, sizeof(kw));
-	if (!p || strcasecmp(kw, "with") != 0) {
-		snprintf(err, el, "expected WITH (...)");
-		return false;
-	}
-	p = skip_ws(p);
-	if (*p++ != '(') {
-		snprintf(err, el, "expected ( after WITH");
-		return false;
-	}
-	for (;;) {
-		char k[64], v[sizeof(o->tables)];
-		p = sw_word(p, k, sizeof(k));
-		if (!p) {
-			snprintf(err, el, "expected an option name");
-			return false;
-		}
-		p = skip_ws(p);
-		if (*p == '=')
-			p++;
-		p = skip_ws(p);
-		const char *q = strq_unquote(p, '\'', v, sizeof(v));
-		if (!q)
-			q = sw_word(p, v, sizeof(v));
-		if (!q) {
-			snprintf(err, el, "expected a value for %s", k);
-			return false;
-		}
-		if (!set_opt(o, k, v, err, el))
-			return false;
-		p = skip_ws(q);
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		if (*p == ')')
-			return true;
-		snprintf(err, el, "expected , or ) in WITH");
-		return false;
-	}
+	return sw_parse_opts(p, set_bg_opt, o, err, el);
 }
 
 void bg_default_name(const char *db, char *out, size_t cap)

@@ -102,7 +102,8 @@ void sw_opts_default(sw_opts_t *o)
 			 .fence_old = true};
 }
 
-bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
+bool sw_parse_opts(const char *p, sw_opt_fn set, void *arg, char *err,
+		   size_t el)
 {
 	while (isspace((unsigned char)*p))
 		p++;
@@ -121,7 +122,7 @@ bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
 		return false;
 	}
 	for (;;) {
-		char k[64], v[256];
+		char k[64], v[SW_OPT_VALUE_MAX];
 		p = sw_word(p, k, sizeof(k));
 		if (!p) {
 			snprintf(err, el, "expected an option name");
@@ -140,7 +141,7 @@ bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
 			snprintf(err, el, "expected a value for %s", k);
 			return false;
 		}
-		if (!set_opt(o, k, v, err, el))
+		if (!set(arg, k, v, err, el))
 			return false;
 		p = q;
 		while (isspace((unsigned char)*p))
@@ -154,6 +155,17 @@ bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
 		snprintf(err, el, "expected , or ) in WITH");
 		return false;
 	}
+}
+
+static bool set_sw_opt(void *arg, const char *k, const char *v, char *err,
+		       size_t el)
+{
+	return set_opt(arg, k, v, err, el);
+}
+
+bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el)
+{
+	return sw_parse_opts(p, set_sw_opt, o, err, el);
 }
 
 void sw_conninfo_target(const char *ci, char *host, size_t hcap, int *port)

@@ -12,6 +12,13 @@
 const char *sw_word(const char *p, char *out, size_t cap);
 /* The options a SWITCHOVER has without WITH. */
 void sw_opts_default(sw_opts_t *o);
+/* One WITH option K = V into ARG; false with ERR set. */
+typedef bool (*sw_opt_fn)(void *arg, const char *k, const char *v, char *err,
+			  size_t el);
+#define SW_OPT_VALUE_MAX 4096
+/* "WITH (k = 'v' | word, ...)" (or nothing), each option given to SET. */
+bool sw_parse_opts(const char *p, sw_opt_fn set, void *arg, char *err,
+		   size_t el);
 /* "WITH (k = 'v', ...)" (or nothing) into O; false with ERR set. */
 bool sw_parse_with(const char *p, sw_opts_t *o, char *err, size_t el);
 /* host= and port= out of a conninfo string (keyword form). */
