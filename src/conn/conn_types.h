@@ -153,7 +153,6 @@ typedef struct conn_io {
 	struct tls_conn *tls; /* NULL: plain socket */
 	bool eof;
 	bool want_read;
-	bool want_write;
 	bool queued; /* output waits for the end-of-turn batch send */
 	/* TLS: the last call wants the socket writable (a handshake step,
 	 * or a read that must send first). */
@@ -229,7 +228,6 @@ struct client {
 	/* The user it logged in as, counted in its client_count (its pool's
 	 * user is the forced one on a database with a forced user). */
 	struct pool_user *login_user;
-	bool wait_for_welcome;
 	bool close_after_flush;
 
 	/* login */
@@ -319,9 +317,7 @@ struct server {
 	uint32_t expect_rfq;  /* ReadyForQuery messages still owed to client */
 	uint32_t swallow_rfq; /* our own queries whose replies we eat */
 	bool connected;
-	bool dirty;   /* close instead of reuse (RECONNECT, target change) */
-	bool welcome; /* login sent ParameterStatus we should cache */
-	bool setting;
+	bool dirty;    /* close instead of reuse (RECONNECT, target change) */
 	bool checking; /* SV_TESTED by server_check_query, not a reset */
 	/* our re-sync of the client's parameters is running, and the
 	 * tracked variables its SETs set (1 << var) */
