@@ -98,7 +98,9 @@ static int step_servers(statlist_t *l, bool force)
 }
 
 /* Every pool's lists that hold sockets (cancel connections excepted:
- * short-lived, and never passed): the count still busy. */
+ * short-lived, and never passed): the count still busy. Servers go quiet
+ * only once every client has (PgBouncer's order): a client still busy
+ * may yet need a server, and a suspended server is no longer read. */
 static int step_all(pgs_ctx_t *ctx, bool force)
 {
 	int busy = step_clients(&ctx->login_clients, force);
@@ -107,6 +109,11 @@ static int step_all(pgs_ctx_t *ctx, bool force)
 		pool_t *p = list_entry(n, pool_t, node);
 		busy += step_clients(&p->active_clients, force);
 		busy += step_clients(&p->waiting_clients, force);
+	}
+	if (busy > 0)
+		return busy;
+	for (n = ctx->pools.next; n != &ctx->pools; n = n->next) {
+		pool_t *p = list_entry(n, pool_t, node);
 		statlist_t *svs[] = {&p->active_servers, &p->idle_servers,
 				     &p->used_servers,	 &p->tested_servers,
 				     &p->login_servers,	 &p->parked_servers};

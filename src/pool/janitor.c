@@ -332,12 +332,12 @@ void janitor_run(pgs_ctx_t *ctx)
 		pool_t *p = list_entry(n, pool_t, node);
 		check_clients(p, now);
 		check_servers(p, now);
-		if (p->db->paused || ctx->paused_all || ctx->suspended)
+		if (p->db->paused || ctx->paused_all)
 			continue;
 		if (p->waiting_clients.count > 0)
 			pool_kick(p);
-		else if (p->db->min_pool_size > 0 ||
-			 ctx->cfg->min_pool_size > 0)
+		else if (!ctx->suspended && (p->db->min_pool_size > 0 ||
+					     ctx->cfg->min_pool_size > 0))
 			pool_launch(p);
 	}
 	release_buffers(ctx, now);

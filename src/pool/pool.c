@@ -417,10 +417,12 @@ void pool_server_state(server_t *s, server_state_t st)
 
 /* ---- scheduling ---- */
 
+/* SUSPEND is not a pause: as in PgBouncer, a client whose query was read
+ * before its socket went quiet still gets a server and finishes, or the
+ * SUSPEND would wait for it until suspend_timeout. */
 static bool pool_paused(const pool_t *p)
 {
-	return p->db->paused || p->db->frozen || p->ctx->paused_all ||
-	       p->ctx->suspended;
+	return p->db->paused || p->db->frozen || p->ctx->paused_all;
 }
 
 static server_t *take_idle(pool_t *p)
@@ -836,7 +838,7 @@ void pool_launch(pool_t *p)
 		return;
 	/* PAUSE closes servers as they come free: one opened meanwhile
 	 * would only be closed again, and the PAUSE would never finish. */
-	if (p->db->paused || ctx->paused_all || ctx->suspended)
+	if (p->db->paused || ctx->paused_all)
 		return;
 	if (p->login_error &&
 	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
