@@ -61,11 +61,24 @@ void admin_switchover(client_t *c, const char *sql)
 		p = sw_word(p, kw, sizeof(kw));
 	if (!p) {
 		admin_err(c, "usage: SWITCHOVER db TO 'conninfo' [WITH (...)] "
-			     "| SWITCHOVER db ABORT");
+			     "| SWITCHOVER db ROLLBACK [WITH (...)] | "
+			     "SWITCHOVER db ABORT");
 		return;
 	}
 	if (strcasecmp(kw, "abort") == 0) {
 		abort_cmd(c, dbname);
+		return;
+	}
+	if (strcasecmp(kw, "rollback") == 0) {
+		sw_opts_t o;
+		sw_opts_default(&o);
+		if (!sw_parse_with(p, &o, err, sizeof(err)) ||
+		    sw_rollback(c->ctx, dbname, &o, on_done, as_arg(c), err,
+				sizeof(err)) < 0) {
+			admin_err(c, "%s", err);
+			return;
+		}
+		c->admin_wait = ADMIN_WAIT_SWITCHOVER;
 		return;
 	}
 	pool_db_t *db = pool_db_lookup(c->ctx, dbname);

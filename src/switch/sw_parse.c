@@ -17,6 +17,11 @@
 #include "pool/pool_freeze.h"
 #include "util/strq.h"
 
+const char *sw_mode_name(sw_mode_t m)
+{
+	return m == SW_MODE_LOGICAL ? "logical" : "physical";
+}
+
 static long parse_ms(const char *v)
 {
 	char *end;
@@ -72,7 +77,24 @@ static bool set_opt(sw_opts_t *o, const char *k, const char *v, char *err,
 		o->fence_old = on;
 	else if (strcasecmp(k, "dry_run") == 0)
 		o->dry_run = on;
-	else {
+	else if (strcasecmp(k, "mode") == 0) {
+		if (strcasecmp(v, "physical") == 0)
+			o->mode = SW_MODE_PHYSICAL;
+		else if (strcasecmp(v, "logical") == 0)
+			o->mode = SW_MODE_LOGICAL;
+		else {
+			snprintf(err, errlen,
+				 "invalid mode '%.64s' (physical or logical)",
+				 v);
+			return false;
+		}
+	} else if (strcasecmp(k, "subscription") == 0) {
+		if (strlen(v) >= sizeof(o->subscription) || !*v) {
+			snprintf(err, errlen, "invalid subscription name");
+			return false;
+		}
+		snprintf(o->subscription, sizeof(o->subscription), "%s", v);
+	} else {
 		snprintf(err, errlen, "unknown SWITCHOVER option '%s'", k);
 		return false;
 	}

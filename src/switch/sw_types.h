@@ -8,6 +8,15 @@
 
 typedef enum long_xact { LX_REFUSE, LX_WAIT, LX_CANCEL } long_xact_t;
 
+/* How the target follows the old side: a streaming standby promoted at
+ * the switch, or a logical subscriber handed the writes (no promotion,
+ * reverse replication set up for a rollback). */
+typedef enum sw_mode { SW_MODE_PHYSICAL, SW_MODE_LOGICAL } sw_mode_t;
+
+const char *sw_mode_name(sw_mode_t m);
+
+#define SW_NAME_MAX 64
+
 typedef struct sw_opts {
 	long timeout_ms;
 	long long max_lag;
@@ -15,6 +24,8 @@ typedef struct sw_opts {
 	long_xact_t on_long_xact;
 	bool fence_old;
 	bool dry_run;
+	sw_mode_t mode;
+	char subscription[SW_NAME_MAX]; /* logical: "" = found on the target */
 } sw_opts_t;
 
 /* A fence applied on an old primary and not (yet) resolved: written
@@ -22,7 +33,10 @@ typedef struct sw_opts {
  * switchover ends. A pgswitch restarted after kill -9 finds it. */
 typedef struct sw_fence_rec {
 	char db[64];
-	char phase[16]; /* "fence": promote not sent; "promote": sent */
+	/* "fence": promote not sent; "promote": sent; "lfence": a logical
+	 * switchover's (the target's subscription tells whether it
+	 * switched); "unlifted": an aborted one's fence that did not lift */
+	char phase[16];
 	char old_host[256];
 	int old_port;
 	char new_host[256];

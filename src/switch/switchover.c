@@ -78,82 +78,11 @@
 #include "pool/pool.h"
 #include "pool/pool_freeze.h"
 #include "proto/pgp.h"
+#include "switch/sw_job.h"
 #include "switch/sw_parse.h"
 #include "switch/sw_persist.h"
 #include "switch/sw_session.h"
 #include "switch/swc.h"
-
-typedef enum sw_state {
-	SW_IDLE,
-	SW_CONNECT,
-	SW_PREFLIGHT,
-	SW_PREWARM,
-	SW_FREEZE,
-	SW_CAPTURE,
-	SW_FENCE,
-	SW_CATCHUP,
-	SW_PROMOTE,
-	SW_DONE,
-	SW_ABORTING,
-	SW_NSTATES
-} sw_state_t;
-
-static const char *const sw_names[] = {
-	"idle",	 "connect", "preflight", "prewarm", "freeze",	"capture",
-	"fence", "catchup", "promote",	 "done",    "aborting",
-};
-
-typedef struct sw_job {
-	pgs_ctx_t *ctx;
-	sw_state_t state;
-	int step;
-	char db[64];
-	char old_host[256];
-	int old_port;
-	char new_host[256];
-	int new_port;
-	char conn_old[1024];
-	char conn_new[1024];
-	sw_opts_t o;
-	swc_t *old;
-	swc_t *neu;
-	int ready;
-	sw_done_cb done; /* who started it; NULL for pgswitch's own retry */
-	void *done_arg;
-	int64_t t0;
-	int64_t phase_us[SW_NSTATES];
-	int64_t phase_start;
-	int64_t deadline;
-	int64_t freeze_start;
-	int64_t freeze_deadline;
-	char old_sysid[32];
-	char fence_lsn[32];
-	bool fenced;
-	bool promoted;
-	bool journaled;	     /* a fence journal record exists for this job */
-	bool target_checked; /* lift_only: the target is still a standby */
-	bool lift_only;	     /* SWITCHOVER db ABORT of a fence left behind */
-	int prewarm_started;
-	int prewarm_ready;
-	char warm_lsn[32]; /* flushed before the freeze */
-	bool warm_caught;  /* ... and replayed by the target */
-	int64_t prewarm_deadline;
-	int64_t p50_hold_us, p99_hold_us;
-	sw_persist_t *writer; /* SW_DONE: the new target being persisted */
-	bool cancelled_long;
-	int polls;
-	int held;
-	int sessions;
-	uint64_t errors_at_start;
-	uint64_t errors;
-	int64_t max_hold_us;
-	uint64_t timer;
-	uint64_t deadline_timer;
-	PGresult *res; /* the result being handled, during a callback */
-	char result[64];
-	char detail[512];
-	char persisted[512];
-} sw_job_t;
 
 /* The switchover state kept across jobs: the running one and the last
  * report (SHOW SWITCHOVER). */
@@ -194,6 +123,17 @@ static sw_ctx_t *swx(pgs_ctx_t *ctx)
 	return x;
 }
 
+static const char *const sw_names[SW_NSTATES] = {
+	"idle",	   "connect", "preflight", "prewarm", "freeze",
+	"capture", "fence",   "catchup",   "promote", "handover",
+	"reverse", "done",    "aborting",
+};
+
+const char *sw_state_name(sw_state_t st)
+{
+	return st >= 0 && st < SW_NSTATES ? sw_names[st] : "?";
+}
+
 static pool_db_t *job_db(sw_job_t *j)
 {
 	return pool_db_find(j->ctx, j->db);
@@ -205,16 +145,13 @@ static int64_t now_us(sw_job_t *j)
 	(void)j;
 }
 
-static void advance(sw_job_t *j);
 static void finish(sw_job_t *j);
 static void prewarm_start(sw_job_t *j);
 static void persist_start(sw_job_t *j);
 static void persist_done(sw_job_t *j);
 static bool journal(sw_job_t *j, const char *phase);
-static void fail(sw_job_t *j, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
-static void enter(sw_job_t *j, sw_state_t st)
+void sw_enter(sw_job_t *j, sw_state_t st)
 {
 	int64_t now = now_us(j);
 	j->phase_us[j->state] += now - j->phase_start;
@@ -222,7 +159,7 @@ static void enter(sw_job_t *j, sw_state_t st)
 	j->state = st;
 	j->step = 0;
 	log_msg(&j->ctx->log, LOG_LOG, "switchover %s: phase %s (+%.1f ms)",
-		j->db, sw_names[st], (double)(now - j->t0) / 1000.0);
+		j->db, sw_state_name(st), (double)(now - j->t0) / 1000.0);
 }
 
 /* ---- freeze bookkeeping ---- */
@@ -289,6 +226,7 @@ static void set_frozen(sw_job_t *j, bool on)
 	 * ones (transaction mode) and sessions held at a boundary. */
 	hold_stats_t hs = {0};
 	hold_acc_t acc = {.h = &hs, .now = now_us(j)};
+	j->thaw_at = acc.now;
 	pool_db_thaw(j->ctx, db, on_hold, &acc);
 	hold_done(j, &hs);
 }
@@ -327,7 +265,7 @@ static bool journal(sw_job_t *j, const char *phase)
 	r.new_port = j->new_port;
 	r.since = (long long)(ev_time_us() / 1000000);
 	if (sw_journal_put(j->ctx->cfg, &r, err, sizeof(err)) < 0) {
-		fail(j, "cannot record the fence: %s", err);
+		sw_fail(j, "cannot record the fence: %s", err);
 		return false;
 	}
 	j->journaled = true;
@@ -367,10 +305,7 @@ static void journal_unlifted(sw_job_t *j)
 
 static void on_result(swc_t *c, PGresult *res, const char *err, void *arg);
 
-static bool ask(sw_job_t *j, swc_t *c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static bool ask(sw_job_t *j, swc_t *c, const char *fmt, ...)
+bool sw_ask(sw_job_t *j, swc_t *c, const char *fmt, ...)
 {
 	char sql[8192];
 	va_list ap;
@@ -378,14 +313,55 @@ static bool ask(sw_job_t *j, swc_t *c, const char *fmt, ...)
 	int n = vsnprintf(sql, sizeof(sql), fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(sql)) {
-		fail(j, "control query too long");
+		sw_fail(j, "control query too long");
 		return false;
 	}
+	return sw_ask_sql(j, c, sql);
+}
+
+bool sw_ask_sql(sw_job_t *j, swc_t *c, const char *sql)
+{
 	if (!c || !swc_query(c, sql, on_result, j)) {
-		fail(j, "control connection not usable for: %.60s", sql);
+		sw_fail(j, "control connection not usable for: %.60s", sql);
 		return false;
 	}
 	return true;
+}
+
+void sw_note(sw_job_t *j, const char *fmt, ...)
+{
+	size_t off = strlen(j->detail);
+	if (off && off + 2 < sizeof(j->detail)) {
+		memcpy(j->detail + off, "; ", 3);
+		off += 2;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->detail + off, sizeof(j->detail) - off, fmt, ap);
+	va_end(ap);
+}
+
+static void on_soft(swc_t *c, PGresult *res, const char *err, void *arg)
+{
+	sw_job_t *j = arg;
+	if (err) {
+		sw_note(j, "%s: %s", c == j->old ? "old side" : "target", err);
+		log_msg(&j->ctx->log, LOG_WARNING, "switchover %s: %s: %s",
+			j->db, c == j->old ? "old side" : "target", err);
+		res = NULL;
+	}
+	j->res = res;
+	j->step++;
+	sw_advance(j);
+	j->res = NULL;
+}
+
+bool sw_ask_soft(sw_job_t *j, swc_t *c, const char *sql)
+{
+	if (c && swc_query(c, sql, on_soft, j))
+		return true;
+	sw_note(j, "control connection not usable for: %.60s", sql);
+	return false;
 }
 
 static void on_result(swc_t *c, PGresult *res, const char *err, void *arg)
@@ -393,12 +369,13 @@ static void on_result(swc_t *c, PGresult *res, const char *err, void *arg)
 	sw_job_t *j = arg;
 	(void)c;
 	if (err) {
-		fail(j, "%s: %s", c == j->old ? "old primary" : "target", err);
+		sw_fail(j, "%s: %s", c == j->old ? "old primary" : "target",
+			err);
 		return;
 	}
 	j->res = res;
 	j->step++;
-	advance(j);
+	sw_advance(j);
 	j->res = NULL;
 }
 
@@ -407,12 +384,12 @@ static void on_connected(swc_t *c, PGresult *res, const char *err, void *arg)
 	sw_job_t *j = arg;
 	(void)res;
 	if (err) {
-		fail(j, "cannot connect to %s: %s",
-		     c == j->old ? "old primary" : "target", err);
+		sw_fail(j, "cannot connect to %s: %s",
+			c == j->old ? "old primary" : "target", err);
 		return;
 	}
 	if (++j->ready == 2)
-		advance(j);
+		sw_advance(j);
 }
 
 static void on_timer(ev_loop_t *loop, void *data)
@@ -421,10 +398,10 @@ static void on_timer(ev_loop_t *loop, void *data)
 	(void)loop;
 	j->timer = 0;
 	j->res = NULL; /* no query result belongs to a timer turn */
-	advance(j);
+	sw_advance(j);
 }
 
-static void later(sw_job_t *j, long ms)
+void sw_later(sw_job_t *j, long ms)
 {
 	j->timer = ev_timer_add(j->ctx->loop, ms, on_timer, j);
 }
@@ -437,14 +414,15 @@ static void preflight(sw_job_t *j)
 {
 	switch (j->step) {
 	case 0:
-		ask(j, j->neu,
-		    "SELECT pg_is_in_recovery(), (SELECT system_identifier "
-		    "FROM pg_control_system()), pg_last_wal_replay_lsn(), "
-		    "current_setting('max_connections')::int");
+		sw_ask(j, j->neu,
+		       "SELECT pg_is_in_recovery(), (SELECT system_identifier "
+		       "FROM pg_control_system()), pg_last_wal_replay_lsn(), "
+		       "current_setting('max_connections')::int");
 		return;
 	case 1: {
 		if (!val(0, 0) || strcmp(val(0, 0), "t") != 0) {
-			fail(j, "target is not a standby (pg_is_in_recovery() "
+			sw_fail(j,
+				"target is not a standby (pg_is_in_recovery() "
 				"is false)");
 			return;
 		}
@@ -454,69 +432,85 @@ static void preflight(sw_job_t *j)
 				   ? db->pool_size
 				   : j->ctx->cfg->default_pool_size;
 		if (maxc > 0 && need > maxc) {
-			fail(j,
-			     "target max_connections %d is below the pool "
-			     "size %d",
-			     maxc, need);
+			sw_fail(j,
+				"target max_connections %d is below the pool "
+				"size %d",
+				maxc, need);
 			return;
 		}
 		snprintf(j->old_sysid, sizeof(j->old_sysid), "%s",
 			 val(0, 1) ? val(0, 1) : "");
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s",
 			 val(0, 2) ? val(0, 2) : "0/0");
-		ask(j, j->old,
-		    "SELECT (SELECT system_identifier FROM "
-		    "pg_control_system())::text = '%s', "
-		    "pg_wal_lsn_diff(pg_current_wal_lsn(), '%s')::bigint, "
-		    "pg_is_in_recovery()",
-		    j->old_sysid, j->fence_lsn);
+		sw_ask(j, j->old,
+		       "SELECT (SELECT system_identifier FROM "
+		       "pg_control_system())::text = '%s', "
+		       "pg_wal_lsn_diff(pg_current_wal_lsn(), '%s')::bigint, "
+		       "pg_is_in_recovery()",
+		       j->old_sysid, j->fence_lsn);
 		return;
 	}
 	case 2: {
 		if (!val(0, 0) || strcmp(val(0, 0), "t") != 0) {
-			fail(j, "target is not a standby of the current "
-				"primary (system identifiers differ)");
+			sw_fail(j, "target is not a standby of the current "
+				   "primary (system identifiers differ)");
 			return;
 		}
 		if (val(0, 2) && strcmp(val(0, 2), "t") == 0) {
-			fail(j, "the current target is itself in recovery");
+			sw_fail(j, "the current target is itself in recovery");
 			return;
 		}
 		long long lag = atoll(val(0, 1) ? val(0, 1) : "0");
 		if (lag > j->o.max_lag) {
-			fail(j, "replay lag %lld bytes is over max_lag %lld",
-			     lag, j->o.max_lag);
+			sw_fail(j, "replay lag %lld bytes is over max_lag %lld",
+				lag, j->o.max_lag);
 			return;
 		}
-		ask(j, j->old,
-		    "SELECT pid, usename, application_name, "
-		    "to_char(xact_start, 'YYYY-MM-DD HH24:MI:SS'), "
-		    "left(query, 80) FROM pg_stat_activity WHERE "
-		    "backend_type = 'client backend' AND pid <> "
-		    "pg_backend_pid() AND xact_start < now() - "
-		    "interval '%ld milliseconds' ORDER BY xact_start LIMIT 1",
-		    j->o.max_xact_age_ms);
+		sw_ask_long_xact(j);
 		return;
 	}
 	case 3:
-		if (val(0, 0) && j->o.on_long_xact == LX_REFUSE) {
-			fail(j,
-			     "long transaction on the old primary: pid %s "
-			     "user %s application_name '%s' started %s: %s",
-			     val(0, 0), val(0, 1) ? val(0, 1) : "",
-			     val(0, 2) ? val(0, 2) : "", val(0, 3),
-			     val(0, 4) ? val(0, 4) : "");
-			return;
-		}
-		if (j->o.dry_run) {
-			snprintf(j->result, sizeof(j->result), "dry run ok");
-			finish(j);
-			return;
-		}
-		enter(j, SW_PREWARM);
-		advance(j);
+		if (sw_long_xact_ok(j))
+			sw_preflight_done(j);
 		return;
 	}
+}
+
+void sw_preflight_done(sw_job_t *j)
+{
+	if (j->o.dry_run) {
+		snprintf(j->result, sizeof(j->result), "dry run ok");
+		finish(j);
+		return;
+	}
+	sw_enter(j, SW_PREWARM);
+	sw_advance(j);
+}
+
+void sw_ask_long_xact(sw_job_t *j)
+{
+	sw_ask(j, j->old,
+	       "SELECT pid, usename, application_name, "
+	       "to_char(xact_start, 'YYYY-MM-DD HH24:MI:SS'), "
+	       "left(query, 80) FROM pg_stat_activity WHERE "
+	       "backend_type = 'client backend' AND pid <> "
+	       "pg_backend_pid() AND xact_start < now() - "
+	       "interval '%ld milliseconds' ORDER BY xact_start LIMIT 1",
+	       j->o.max_xact_age_ms);
+}
+
+bool sw_long_xact_ok(sw_job_t *j)
+{
+	if (val(0, 0) && j->o.on_long_xact == LX_REFUSE) {
+		sw_fail(j,
+			"long transaction on the old primary: pid %s "
+			"user %s application_name '%s' started %s: %s",
+			val(0, 0), val(0, 1) ? val(0, 1) : "",
+			val(0, 2) ? val(0, 2) : "", val(0, 3),
+			val(0, 4) ? val(0, 4) : "");
+		return false;
+	}
+	return true;
 }
 
 static void prewarm_start(sw_job_t *j)
@@ -551,7 +545,7 @@ static void prewarm(sw_job_t *j)
 {
 	if (j->step == 0) {
 		prewarm_start(j);
-		ask(j, j->old, FLUSH_SQL, "prewarm");
+		sw_ask(j, j->old, FLUSH_SQL, "prewarm");
 		return;
 	}
 	if (j->step == 1 && j->res)
@@ -563,12 +557,17 @@ static void prewarm(sw_job_t *j)
 	int login = 0;
 	int have = db ? pool_parked_count(j->ctx, db, &login) : 0;
 	if (now_us(j) < j->prewarm_deadline && (login > 0 || !j->warm_caught)) {
-		if (!j->warm_caught && j->res)
-			ask(j, j->neu,
-			    "SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn",
-			    j->warm_lsn);
+		if (!j->warm_caught && j->res && j->o.mode == SW_MODE_LOGICAL) {
+			char q[512];
+			sw_lg_caught_sql(j, j->warm_lsn, q, sizeof(q));
+			sw_ask_sql(j, j->neu, q);
+		} else if (!j->warm_caught && j->res)
+			sw_ask(j, j->neu,
+			       "SELECT pg_last_wal_replay_lsn() >= "
+			       "'%s'::pg_lsn",
+			       j->warm_lsn);
 		else
-			later(j, 1);
+			sw_later(j, 1);
 		return;
 	}
 	/* Whatever did not log in by now connects on demand later. */
@@ -576,15 +575,15 @@ static void prewarm(sw_job_t *j)
 	/* The fence is recorded before the freeze, so its fsync never
 	 * stretches the blackout. A pgswitch killed from here on finds the
 	 * record; lifting a fence that was not applied yet is harmless. */
-	if (!journal(j, "fence"))
+	if (!journal(j, j->o.mode == SW_MODE_LOGICAL ? "lfence" : "fence"))
 		return;
-	enter(j, SW_FREEZE);
+	sw_enter(j, SW_FREEZE);
 	set_frozen(j, true);
 	/* The freeze may use what is left of the timeout, but keep a
 	 * margin for fence, catch-up and promote. */
 	j->freeze_deadline =
 		j->freeze_start + (j->deadline - j->freeze_start) * 2 / 3;
-	advance(j);
+	sw_advance(j);
 }
 
 static void freeze(sw_job_t *j)
@@ -596,37 +595,37 @@ static void freeze(sw_job_t *j)
 	if (cancel)
 		j->cancelled_long = true;
 	if (k == 0) {
-		enter(j, SW_CAPTURE);
+		sw_enter(j, SW_CAPTURE);
 		j->sessions = sw_capture_start(j->ctx, job_db(j), false);
-		advance(j);
+		sw_advance(j);
 		return;
 	}
 	if (now > j->freeze_deadline) {
-		fail(j,
-		     "%d transaction(s) still in flight at the freeze "
-		     "deadline",
-		     k);
+		sw_fail(j,
+			"%d transaction(s) still in flight at the freeze "
+			"deadline",
+			k);
 		return;
 	}
-	later(j, 1);
+	sw_later(j, 1);
 }
 
 static void capture(sw_job_t *j)
 {
 	if (sw_capture_pending(j->ctx, job_db(j), false) > 0) {
 		if (now_us(j) > j->freeze_deadline) {
-			fail(j, "session state capture did not finish");
+			sw_fail(j, "session state capture did not finish");
 			return;
 		}
-		later(j, 1);
+		sw_later(j, 1);
 		return;
 	}
 	sw_capture_pending(j->ctx, job_db(j), true);
-	enter(j, j->o.fence_old ? SW_FENCE : SW_CATCHUP);
+	sw_enter(j, j->o.fence_old ? SW_FENCE : SW_CATCHUP);
 	if (!j->o.fence_old)
-		ask(j, j->old, "SELECT pg_current_wal_lsn()");
+		sw_ask(j, j->old, "SELECT pg_current_wal_lsn()");
 	else
-		advance(j);
+		sw_advance(j);
 }
 
 /* Our own idle servers on the old primary: not terminated by the fence
@@ -641,23 +640,23 @@ static void fence(sw_job_t *j)
 		 * sent: the server may apply it even if its reply never
 		 * reaches us. */
 		j->fenced = true;
-		ask(j, j->old,
-		    "ALTER SYSTEM SET default_transaction_read_only = on");
+		sw_ask(j, j->old,
+		       "ALTER SYSTEM SET default_transaction_read_only = on");
 		return;
 	case 1:
 		j->fenced = true;
-		ask(j, j->old, "SELECT pg_reload_conf()");
+		sw_ask(j, j->old, "SELECT pg_reload_conf()");
 		return;
 	case 2: {
 		char pids[4096];
 		pool_db_backend_pids(j->ctx, job_db(j), j->old_host,
 				     j->old_port, pids, sizeof(pids));
-		ask(j, j->old,
-		    "SELECT count(pg_terminate_backend(pid)) FROM "
-		    "pg_stat_activity WHERE backend_type = 'client backend' "
-		    "AND pid <> pg_backend_pid() AND pid <> ALL "
-		    "('{%s}'::int[])",
-		    pids);
+		sw_ask(j, j->old,
+		       "SELECT count(pg_terminate_backend(pid)) FROM "
+		       "pg_stat_activity WHERE backend_type = 'client backend' "
+		       "AND pid <> pg_backend_pid() AND pid <> ALL "
+		       "('{%s}'::int[])",
+		       pids);
 		return;
 	}
 	case 3:
@@ -669,14 +668,19 @@ static void fence(sw_job_t *j)
 		 * asynchronously anyway. The fence LSN is then the end of
 		 * that commit: everything before it is on the standby once
 		 * it replays there. */
-		ask(j, j->old, FLUSH_SQL, "fence");
+		if (j->o.mode == SW_MODE_LOGICAL)
+			sw_ask_sql(j, j->old, sw_lg_flush_sql);
+		else
+			sw_ask(j, j->old, FLUSH_SQL, "fence");
 		return;
 	case 4:
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s",
 			 val(0, 0) ? val(0, 0) : "");
-		enter(j, SW_CATCHUP);
+		if (j->o.mode == SW_MODE_LOGICAL)
+			sw_lg_fenced(j);
+		sw_enter(j, SW_CATCHUP);
 		j->step = 1; /* LSN known */
-		advance(j);
+		sw_advance(j);
 		return;
 	}
 }
@@ -686,19 +690,19 @@ static void catchup(sw_job_t *j)
 	if (j->step == 1 && j->fence_lsn[0] == 0 && val(0, 0))
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s", val(0, 0));
 	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "t") == 0) {
-		enter(j, SW_PROMOTE);
+		sw_enter(j, SW_PROMOTE);
 		/* No journal write here (it would be inside the freeze): a
 		 * restarted pgswitch asks the target whether it was promoted
 		 * before it lifts a fence left behind (lift_check). */
-		ask(j, j->neu, "SELECT pg_promote(wait => false)");
+		sw_ask(j, j->neu, "SELECT pg_promote(wait => false)");
 		j->promoted = true; /* point of no return */
 		return;
 	}
 	if (j->step >= 2)
 		j->polls++;
 	if (now_us(j) > j->deadline) {
-		fail(j, "target did not replay %s before the deadline",
-		     j->fence_lsn);
+		sw_fail(j, "target did not replay %s before the deadline",
+			j->fence_lsn);
 		return;
 	}
 	if (j->step >= 2 && (j->polls == 1 || j->polls % 50 == 0))
@@ -706,30 +710,35 @@ static void catchup(sw_job_t *j)
 			"switchover %s: poll %d replay %s receive %s fence %s",
 			j->db, j->polls, val(0, 1) ? val(0, 1) : "-",
 			val(0, 2) ? val(0, 2) : "-", j->fence_lsn);
-	ask(j, j->neu,
-	    "SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn, "
-	    "pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn()",
-	    j->fence_lsn);
+	sw_ask(j, j->neu,
+	       "SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn, "
+	       "pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn()",
+	       j->fence_lsn);
 }
 
 static void promote(sw_job_t *j)
 {
 	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "f") == 0) {
-		pool_db_t *db = job_db(j);
-		enter(j, SW_DONE);
-		if (db)
-			pool_db_retarget(j->ctx, db, j->new_host, j->new_port);
-		/* Traffic first. The fsyncs of persisting run on a helper
-		 * thread, so they stall neither the freeze nor the loop. A
-		 * crash before they land restarts on the old primary, fenced:
-		 * as one just before the switch would. */
-		set_frozen(j, false);
-		persist_start(j);
+		sw_cut_over(j, SW_DONE);
 		return;
 	}
 	if (j->step >= 2)
 		j->polls++;
-	ask(j, j->neu, "SELECT pg_is_in_recovery()");
+	sw_ask(j, j->neu, "SELECT pg_is_in_recovery()");
+}
+
+void sw_cut_over(sw_job_t *j, sw_state_t next)
+{
+	pool_db_t *db = job_db(j);
+	sw_enter(j, next);
+	if (db)
+		pool_db_retarget(j->ctx, db, j->new_host, j->new_port);
+	/* Traffic first. The fsyncs of persisting run on a helper thread,
+	 * so they stall neither the freeze nor the loop. A crash before
+	 * they land restarts on the old primary, fenced: as one just before
+	 * the switch would. */
+	set_frozen(j, false);
+	persist_start(j);
 }
 
 static void persist_start(sw_job_t *j)
@@ -754,7 +763,7 @@ static void persist_start(sw_job_t *j)
 		sw_persist_run(w); /* no thread: write here */
 		atomic_store(&w->done, true);
 	}
-	advance(j);
+	sw_advance(j);
 }
 
 /* SW_DONE: wait for the writer, then report. */
@@ -762,7 +771,7 @@ static void persist_done(sw_job_t *j)
 {
 	sw_persist_t *w = j->writer;
 	if (w && !sw_persist_done(w)) {
-		later(j, 1);
+		sw_later(j, 1);
 		return;
 	}
 	if (w) {
@@ -801,8 +810,24 @@ static bool lift_check(sw_job_t *j)
 {
 	if (j->target_checked)
 		return true;
+	bool logical = j->o.mode == SW_MODE_LOGICAL;
 	if (j->step == 0) {
-		ask(j, j->neu, "SELECT pg_is_in_recovery()");
+		sw_ask_sql(j, j->neu,
+			   logical ? sw_lg_target_check_sql()
+				   : "SELECT pg_is_in_recovery()");
+		return false;
+	}
+	if (logical && (!val(0, 0) || strcmp(val(0, 0), "t") != 0)) {
+		snprintf(
+			j->detail, sizeof(j->detail),
+			"the target %.80s:%d no longer subscribes (the "
+			"logical switchover handed it the writes): lifting the "
+			"fence on %.80s:%d would leave clients on both; point "
+			"%.63s at %.80s:%d and RELOAD",
+			j->new_host, j->new_port, j->old_host, j->old_port,
+			j->db, j->new_host, j->new_port);
+		snprintf(j->result, sizeof(j->result), "refused");
+		finish(j);
 		return false;
 	}
 	if (!val(0, 0) || strcmp(val(0, 0), "t") != 0) {
@@ -826,6 +851,8 @@ static void aborting(sw_job_t *j)
 {
 	if (j->lift_only && !lift_check(j))
 		return;
+	if (j->o.mode == SW_MODE_LOGICAL && !sw_lg_undo(j))
+		return;
 	/* Lift the fence before traffic resumes on the old primary. */
 	switch (j->step) {
 	case 0:
@@ -838,11 +865,11 @@ static void aborting(sw_job_t *j)
 					 j->db);
 			break;
 		}
-		ask(j, j->old,
-		    "ALTER SYSTEM RESET default_transaction_read_only");
+		sw_ask(j, j->old,
+		       "ALTER SYSTEM RESET default_transaction_read_only");
 		return;
 	case 1:
-		ask(j, j->old, "SELECT pg_reload_conf()");
+		sw_ask(j, j->old, "SELECT pg_reload_conf()");
 		return;
 	case 2:
 		j->fenced = false;
@@ -854,15 +881,18 @@ static void aborting(sw_job_t *j)
 	finish(j);
 }
 
-static void advance(sw_job_t *j)
+void sw_advance(sw_job_t *j)
 {
 	switch (j->state) {
 	case SW_CONNECT:
-		enter(j, SW_PREFLIGHT);
-		preflight(j);
+		sw_enter(j, SW_PREFLIGHT);
+		sw_advance(j);
 		return;
 	case SW_PREFLIGHT:
-		preflight(j);
+		if (j->o.mode == SW_MODE_LOGICAL)
+			sw_lg_preflight(j);
+		else
+			preflight(j);
 		return;
 	case SW_PREWARM:
 		prewarm(j);
@@ -877,7 +907,16 @@ static void advance(sw_job_t *j)
 		fence(j);
 		return;
 	case SW_CATCHUP:
-		catchup(j);
+		if (j->o.mode == SW_MODE_LOGICAL)
+			sw_lg_catchup(j);
+		else
+			catchup(j);
+		return;
+	case SW_HANDOVER:
+		sw_lg_handover(j);
+		return;
+	case SW_REVERSE:
+		sw_lg_reverse(j);
 		return;
 	case SW_PROMOTE:
 		promote(j);
@@ -893,7 +932,7 @@ static void advance(sw_job_t *j)
 	}
 }
 
-static void fail(sw_job_t *j, const char *fmt, ...)
+void sw_fail(sw_job_t *j, const char *fmt, ...)
 {
 	va_list ap;
 	if (j->state == SW_ABORTING) {
@@ -932,7 +971,7 @@ static void fail(sw_job_t *j, const char *fmt, ...)
 		"switchover %s: %s", j->db, j->detail);
 	if (j->promoted) {
 		/* Past the point of no return: keep polling the target. */
-		later(j, 5);
+		sw_later(j, 5);
 		return;
 	}
 	if (j->timer) {
@@ -944,7 +983,7 @@ static void fail(sw_job_t *j, const char *fmt, ...)
 		finish(j);
 		return;
 	}
-	enter(j, SW_ABORTING);
+	sw_enter(j, SW_ABORTING);
 	aborting(j);
 }
 
@@ -978,12 +1017,12 @@ static void report_row(const sw_job_t *j, sw_row_cb cb, void *arg)
 	char warm[32], p50[32], p99[32];
 	int64_t end = j->state == SW_IDLE ? j->phase_start : ev_time_us();
 	snprintf(total, sizeof(total), "%.1f", (double)(end - j->t0) / 1000.0);
+	int64_t frz_end = j->thaw_at		? j->thaw_at
+			  : j->state == SW_IDLE ? end
+						: ev_time_us();
 	snprintf(frz, sizeof(frz), "%.1f",
-		 j->freeze_start
-			 ? (double)((j->state == SW_IDLE ? end : ev_time_us()) -
-				    j->freeze_start) /
-				   1000.0
-			 : 0.0);
+		 j->freeze_start ? (double)(frz_end - j->freeze_start) / 1000.0
+				 : 0.0);
 	size_t off = 0;
 	phases[0] = 0;
 	for (int i = SW_CONNECT; i < SW_NSTATES; i++) {
@@ -991,7 +1030,7 @@ static void report_row(const sw_job_t *j, sw_row_cb cb, void *arg)
 			continue;
 		off += (size_t)snprintf(phases + off, sizeof(phases) - off,
 					"%s%s=%.1f", off ? " " : "",
-					sw_names[i],
+					sw_state_name((sw_state_t)i),
 					(double)j->phase_us[i] / 1000.0);
 		if (off >= sizeof(phases))
 			break;
@@ -1005,7 +1044,7 @@ static void report_row(const sw_job_t *j, sw_row_cb cb, void *arg)
 		 j->prewarm_started);
 	snprintf(p50, sizeof(p50), "%.1f", (double)j->p50_hold_us / 1000.0);
 	snprintf(p99, sizeof(p99), "%.1f", (double)j->p99_hold_us / 1000.0);
-	const char *v[SW_REPORT_COLS] = {j->db,	    sw_names[j->state],
+	const char *v[SW_REPORT_COLS] = {j->db,	    sw_state_name(j->state),
 					 j->result, j->detail,
 					 total,	    frz,
 					 phases,    held,
@@ -1117,6 +1156,7 @@ static void finish(sw_job_t *j)
 	swc_close(j->old);
 	swc_close(j->neu);
 	j->old = j->neu = NULL;
+	sw_lg_free(j);
 	/* pgswitch's own retries of a lift say only when one works. */
 	bool quiet = j->lift_only && !j->done && !ok;
 	log_msg(&j->ctx->log, quiet ? LOG_DEBUG : LOG_LOG,
@@ -1124,7 +1164,9 @@ static void finish(sw_job_t *j)
 		"held, max added latency %.1f ms)%s%s",
 		j->db, j->result, (double)(j->phase_start - j->t0) / 1000.0,
 		j->freeze_start
-			? (double)(j->phase_start - j->freeze_start) / 1000.0
+			? (double)((j->thaw_at ? j->thaw_at : j->phase_start) -
+				   j->freeze_start) /
+				  1000.0
 			: 0.0,
 		j->held, (double)j->max_hold_us / 1000.0,
 		j->detail[0] ? ": " : "", j->detail);
@@ -1252,10 +1294,10 @@ static void on_deadline(ev_loop_t *loop, void *data)
 	(void)loop;
 	j->deadline_timer = 0;
 	if (j->lift_only)
-		fail(j, "old primary %s:%d did not answer in time", j->old_host,
-		     j->old_port);
+		sw_fail(j, "old primary %s:%d did not answer in time",
+			j->old_host, j->old_port);
 	else if (!j->promoted && j->state != SW_ABORTING)
-		fail(j, "timeout after %ld ms", j->o.timeout_ms);
+		sw_fail(j, "timeout after %ld ms", j->o.timeout_ms);
 }
 
 static void arm_deadline(sw_job_t *j)
@@ -1335,6 +1377,8 @@ static int lift_left_fence(pgs_ctx_t *ctx, const sw_fence_rec_t *r,
 		return say(err, errlen, "out of memory");
 	j->lift_only = true;
 	j->journaled = true;
+	if (strcmp(r->phase, "lfence") == 0)
+		j->o.mode = SW_MODE_LOGICAL;
 	j->fenced = true;
 	j->state = SW_ABORTING;
 	j->deadline = j->t0 + 10000000;
@@ -1352,7 +1396,7 @@ static int lift_left_fence(pgs_ctx_t *ctx, const sw_fence_rec_t *r,
 	if (j->old && !j->target_checked)
 		j->neu = swc_open(ctx->loop, j->conn_new, on_connected, j);
 	if (!j->old || (!j->target_checked && !j->neu))
-		fail(j, "cannot start a control connection");
+		sw_fail(j, "cannot start a control connection");
 	return 1;
 }
 
@@ -1376,13 +1420,50 @@ int sw_abort(pgs_ctx_t *ctx, const char *db, sw_done_cb done, void *arg,
 		return say(err, errlen,
 			   "switchover of %s is past the point of no return",
 			   db);
-	fail(j, "aborted by SWITCHOVER %s ABORT", db);
+	sw_fail(j, "aborted by SWITCHOVER %s ABORT", db);
 	return 0;
 }
+
+static int begin(pgs_ctx_t *ctx, const char *dbname, const char *ci,
+		 const sw_opts_t *o, const char *rev_hint, sw_done_cb done,
+		 void *arg, char *err, size_t errlen);
 
 int sw_begin(pgs_ctx_t *ctx, const char *dbname, const char *ci,
 	     const sw_opts_t *o, sw_done_cb done, void *arg, char *err,
 	     size_t errlen)
+{
+	return begin(ctx, dbname, ci, o, NULL, done, arg, err, errlen);
+}
+
+int sw_rollback(pgs_ctx_t *ctx, const char *dbname, const sw_opts_t *o,
+		sw_done_cb done, void *arg, char *err, size_t errlen)
+{
+	sw_ctx_t *x = swx(ctx);
+	const sw_job_t *l = x && x->have_last ? &x->last : NULL;
+	if (!l || strcmp(l->db, dbname) != 0 ||
+	    strcmp(l->result, "switched") != 0 || l->o.mode != SW_MODE_LOGICAL)
+		return say(err, errlen,
+			   "no logical switchover of %s to roll back (the "
+			   "last one is kept until pgswitch restarts): use "
+			   "SWITCHOVER %s TO 'host=... port=...' WITH (mode = "
+			   "'logical')",
+			   dbname, dbname);
+	sw_opts_t back = *o;
+	back.mode = SW_MODE_LOGICAL;
+	if (!back.subscription[0])
+		snprintf(back.subscription, sizeof(back.subscription), "%s",
+			 l->lg.rev_sub);
+	char ci[600], hint[SW_NAME_MAX];
+	snprintf(ci, sizeof(ci), "host='%s' port=%d", l->old_host, l->old_port);
+	/* Back over the reverse subscription; the forward one, left
+	 * disabled and detached on the side we leave, is the way back. */
+	snprintf(hint, sizeof(hint), "%s", l->lg.sub);
+	return begin(ctx, dbname, ci, &back, hint, done, arg, err, errlen);
+}
+
+static int begin(pgs_ctx_t *ctx, const char *dbname, const char *ci,
+		 const sw_opts_t *o, const char *rev_hint, sw_done_cb done,
+		 void *arg, char *err, size_t errlen)
 {
 	pool_db_t *db = pool_db_lookup(ctx, dbname);
 	if (!db)
@@ -1401,16 +1482,19 @@ int sw_begin(pgs_ctx_t *ctx, const char *dbname, const char *ci,
 	if (!j)
 		return say(err, errlen, "out of memory");
 	j->o = *o;
+	if (rev_hint)
+		snprintf(j->lg.rev_sub, sizeof(j->lg.rev_sub), "%s", rev_hint);
 	j->deadline = j->t0 + o->timeout_ms * 1000;
 	arm_deadline(j);
 	j->state = SW_CONNECT;
 	log_msg(&ctx->log, LOG_LOG,
-		"SWITCHOVER %s TO %s:%d command issued (timeout %ld ms)",
-		dbname, j->new_host, j->new_port, o->timeout_ms);
+		"SWITCHOVER %s TO %s:%d command issued (%s, timeout %ld ms)",
+		dbname, j->new_host, j->new_port, sw_mode_name(o->mode),
+		o->timeout_ms);
 	j->old = swc_open(ctx->loop, j->conn_old, on_connected, j);
 	j->neu = swc_open(ctx->loop, j->conn_new, on_connected, j);
 	if (!j->old || !j->neu)
-		fail(j, "cannot start control connections");
+		sw_fail(j, "cannot start control connections");
 	return 0;
 }
 

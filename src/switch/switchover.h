@@ -31,6 +31,10 @@ typedef void (*sw_row_cb)(void *arg, const char *const *vals, int n);
 int sw_begin(pgs_ctx_t *ctx, const char *dbname, const char *conninfo,
 	     const sw_opts_t *o, sw_done_cb done, void *arg, char *err,
 	     size_t errlen);
+/* SWITCHOVER db ROLLBACK: the last logical switch of DB (this process
+ * ran it), done backwards over its reverse subscription. As sw_begin. */
+int sw_rollback(pgs_ctx_t *ctx, const char *dbname, const sw_opts_t *o,
+		sw_done_cb done, void *arg, char *err, size_t errlen);
 /* SWITCHOVER db ABORT. 0: the running job was aborted (it reports
  * through its own DONE); 1: a lift of a fence left behind started, DONE
  * is called when it ends; -1: refused, ERR says why. */
