@@ -52,6 +52,7 @@ typedef struct sw_logical {
 	bool rev_slot_made;
 	bool stale_slot;    /* ... left by an aborted switch: dropped */
 	bool target_fenced; /* default_transaction_read_only on there */
+	bool no_reverse;    /* the target's wal_level is not logical */
 	bool undoing;	    /* aborting: the reverse slot's drop is out */
 	char rev_ci[1024 + SW_NAME_MAX +
 		    32]; /* the target, from the old side */

@@ -232,13 +232,18 @@ static bool target_ok(sw_job_t *j)
 		BLOCK("%s table(s) of subscription %s are not synchronized yet "
 		      "(srsubstate <> 'r'): see SHOW BLUEGREEN",
 		      unsynced, lg->sub);
-	if (!sw_val(j, 0, 1) || strcmp(sw_val(j, 0, 1), "logical") != 0)
-		BLOCK("the target's wal_level is %s: the reverse replication "
-		      "(for a rollback) needs logical",
-		      sw_val(j, 0, 1) ? sw_val(j, 0, 1) : "?");
+	/* No reverse replication is no reason to refuse the switch, only
+	 * the rollback: said in the report. */
+	lg->no_reverse =
+		!sw_val(j, 0, 1) || strcmp(sw_val(j, 0, 1), "logical") != 0;
+	if (lg->no_reverse)
+		sw_note(j,
+			"no reverse replication (the target's wal_level is %s, "
+			"not logical): no ROLLBACK",
+			sw_val(j, 0, 1) ? sw_val(j, 0, 1) : "?");
 	lg->target_fenced =
 		sw_val(j, 0, 10) && strcmp(sw_val(j, 0, 10), "on") == 0;
-	if (!is_t(sw_val(j, 0, 9)))
+	if (!lg->no_reverse && !is_t(sw_val(j, 0, 9)))
 		BLOCK("the target has no free replication slot "
 		      "(max_replication_slots) for the reverse replication");
 	return !blocked;
@@ -388,7 +393,7 @@ static bool setup(sw_job_t *j, bool stale_slot)
 {
 	sw_logical_t *lg = &j->lg;
 	char pub[2 * SW_NAME_MAX + 3], slot[2 * SW_NAME_MAX + 3];
-	if (lg->rev_pub_exists && !stale_slot)
+	if (lg->no_reverse || (lg->rev_pub_exists && !stale_slot))
 		return false;
 	char *create = lg->rev_pub_exists
 			       ? strdup("")
@@ -538,6 +543,11 @@ void sw_lg_handover(sw_job_t *j)
 	char slot[2 * SW_NAME_MAX + 3], sub[2 * SW_NAME_MAX + 3];
 	switch ((lg_handover_step_t)j->step) {
 	case LH_ASK_SLOT:
+		if (lg->no_reverse) {
+			j->step = LH_SLOT_MADE;
+			sw_lg_handover(j);
+			return;
+		}
 		ask_alloc(j, j->neu,
 			  sql_alloc(j,
 				    "SELECT lsn FROM "
@@ -547,7 +557,7 @@ void sw_lg_handover(sw_job_t *j)
 			  false);
 		return;
 	case LH_SLOT_MADE: {
-		lg->rev_slot_made = true;
+		lg->rev_slot_made = !lg->no_reverse;
 		/* One synchronous transaction: its commit flushes what the
 		 * apply worker committed asynchronously before it, so what
 		 * the old side had is durable here before clients come. */
@@ -644,10 +654,14 @@ void sw_lg_reverse(sw_job_t *j)
 	sw_logical_t *lg = &j->lg;
 	switch ((lg_reverse_step_t)j->step) {
 	case LR_ASK_SUBSCRIBE:
-		subscribe_back(j);
-		return;
+		if (!lg->no_reverse) {
+			subscribe_back(j);
+			return;
+		}
+		j->step = LR_SUBSCRIBED;
+		/* fall through */
 	case LR_SUBSCRIBED:
-		if (j->res)
+		if (j->res && !lg->no_reverse)
 			log_msg(&j->ctx->log, LOG_LOG,
 				"switchover %s: %s subscribes to the new "
 				"side as %s (a ROLLBACK goes back over it)",
