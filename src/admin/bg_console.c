@@ -42,6 +42,63 @@ static void on_done(pgs_ctx_t *ctx, void *arg, bool ok, const char *msg)
 	free(r);
 }
 
+/* FINISH answers one row: what was dropped where. */
+static void on_finished(pgs_ctx_t *ctx, void *arg, bool ok, const char *msg)
+{
+	bg_reply_t *r = arg;
+	client_t *c = admin_waiting(ctx, r->id, ADMIN_WAIT_BLUEGREEN);
+	if (c) {
+		c->admin_wait = ADMIN_WAIT_NONE;
+		if (ok) {
+			static const pgp_field_t f[2] = {
+				{"database", PGP_OID_TEXT, -1},
+				{"result", PGP_OID_TEXT, -1},
+			};
+			const char *v[2] = {r->db, msg};
+			admin_row_desc(c, f, 2);
+			admin_put_row(c, v, 2);
+			admin_ok(c, "BLUEGREEN");
+		} else {
+			admin_err(c, "%s", msg);
+		}
+		client_process(c);
+	}
+	free(r);
+}
+
+static bg_reply_t *reply_for(client_t *c, const char *db)
+{
+	bg_reply_t *r = calloc(1, sizeof(*r));
+	if (!r) {
+		admin_err(c, "out of memory");
+		return NULL;
+	}
+	r->ctx = c->ctx;
+	r->id = c->id;
+	snprintf(r->db, sizeof(r->db), "%s", db);
+	return r;
+}
+
+static void finish_cmd(client_t *c, const char *db, const char *p)
+{
+	char ci[1024] = "", err[768] = "";
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\'' && !strq_unquote(p, '\'', ci, sizeof(ci))) {
+		admin_err(c, "usage: BLUEGREEN db FINISH ['conninfo']");
+		return;
+	}
+	bg_reply_t *r = reply_for(c, db);
+	if (!r)
+		return;
+	if (bg_finish(c->ctx, db, ci, on_finished, r, err, sizeof(err)) < 0) {
+		free(r);
+		admin_err(c, "%s", err);
+		return;
+	}
+	c->admin_wait = ADMIN_WAIT_BLUEGREEN;
+}
+
 void admin_bluegreen(client_t *c, const char *sql)
 {
 	char dbname[64], kw[16], ci[1024], err[768] = "";
@@ -50,9 +107,14 @@ void admin_bluegreen(client_t *c, const char *sql)
 	const char *usage = "usage: BLUEGREEN db PREPARE TO 'conninfo' "
 			    "[WITH (tables = 'all' | 's.t1,s.t2', copy_data = "
 			    "on|off, allow_no_key = off|on, publication = "
-			    "'name', subscription = 'name')]";
+			    "'name', subscription = 'name')] | BLUEGREEN db "
+			    "FINISH ['conninfo']";
 	if (p)
 		p = sw_word(p, kw, sizeof(kw));
+	if (p && strcasecmp(kw, "finish") == 0) {
+		finish_cmd(c, dbname, p);
+		return;
+	}
 	if (!p || strcasecmp(kw, "prepare") != 0) {
 		admin_err(c, "%s", usage);
 		return;
@@ -71,14 +133,9 @@ void admin_bluegreen(client_t *c, const char *sql)
 		admin_err(c, "%s", err[0] ? err : "expected TO 'conninfo'");
 		return;
 	}
-	bg_reply_t *r = calloc(1, sizeof(*r));
-	if (!r) {
-		admin_err(c, "out of memory");
+	bg_reply_t *r = reply_for(c, dbname);
+	if (!r)
 		return;
-	}
-	r->ctx = c->ctx;
-	r->id = c->id;
-	snprintf(r->db, sizeof(r->db), "%s", dbname);
 	if (bg_prepare(c->ctx, dbname, ci, &o, on_done, r, err, sizeof(err)) <
 	    0) {
 		free(r);

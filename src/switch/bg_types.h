@@ -45,4 +45,15 @@ typedef struct bg_opts {
 	char subscription[BG_NAME_MAX];
 } bg_opts_t;
 
+/* A PREPARE's two sides and names, for FINISH. */
+typedef struct bg_sides {
+	char old_host[256];
+	int old_port;
+	char new_host[256];
+	int new_port;
+	char new_extra[1024]; /* the conninfo PREPARE was given */
+	char pub[BG_NAME_MAX];
+	char sub[BG_NAME_MAX];
+} bg_sides_t;
+
 #endif

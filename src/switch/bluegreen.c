@@ -80,6 +80,7 @@ typedef struct bg {
 	bg_step_t step;
 	char db[64];
 	char target[300]; /* the new side, host:port */
+	bg_sides_t sides;
 	char conn_old[1024];
 	char conn_new[1024];
 	char sub_ci[1024]; /* the old side as the new one reaches it */
@@ -890,6 +891,12 @@ static void fill_conninfo(bg_t *b, pgs_ctx_t *ctx, pool_db_t *db,
 	sw_conninfo_target(ci, host, sizeof(host), &port);
 	snprintf(b->target, sizeof(b->target), "%s:%d", host[0] ? host : "/tmp",
 		 port);
+	snprintf(b->sides.old_host, sizeof(b->sides.old_host), "%s",
+		 db->host ? db->host : "");
+	b->sides.old_port = db->port;
+	snprintf(b->sides.new_host, sizeof(b->sides.new_host), "%s", host);
+	b->sides.new_port = port;
+	snprintf(b->sides.new_extra, sizeof(b->sides.new_extra), "%s", ci);
 	sw_control_conninfo(ctx, db, db->host, db->port,
 			    "application_name='pgswitch bluegreen'",
 			    b->conn_old, sizeof(b->conn_old));
@@ -1026,6 +1033,26 @@ void bg_report(pgs_ctx_t *ctx, const char *db, bg_row_cb cb, void *arg)
 			stack[n++] = b;
 	while (n--)
 		report_one(stack[n], cb, arg);
+}
+
+bool bg_sides(pgs_ctx_t *ctx, const char *db, bg_sides_t *out)
+{
+	bg_t *b = bg_find(ctx, db);
+	if (!b)
+		return false;
+	*out = b->sides;
+	memcpy(out->pub, b->pub, sizeof(out->pub));
+	memcpy(out->sub, b->sub, sizeof(out->sub));
+	return true;
+}
+
+void bg_forget(pgs_ctx_t *ctx, const char *db)
+{
+	bg_t *b = bg_find(ctx, db);
+	if (b) {
+		unlink_bg(b);
+		bg_destroy(b);
+	}
 }
 
 void bg_free(pgs_ctx_t *ctx)

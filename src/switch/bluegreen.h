@@ -35,6 +35,17 @@ int bg_prepare(pgs_ctx_t *ctx, const char *dbname, const char *conninfo,
 const pgp_field_t *bg_report_fields(void);
 /* SHOW BLUEGREEN [db]: the state the last poll saw, a row per table. */
 void bg_report(pgs_ctx_t *ctx, const char *db, bg_row_cb cb, void *arg);
+/* DB's PREPARE (its sides and names): false if there is none. */
+bool bg_sides(pgs_ctx_t *ctx, const char *db, bg_sides_t *out);
+/* Forget DB's PREPARE (FINISH dropped what it made). */
+void bg_forget(pgs_ctx_t *ctx, const char *db);
+/* BLUEGREEN db FINISH ['conninfo']: drop pgswitch's publications,
+ * subscriptions and slots of DB on both sides (the rollback window
+ * ends). CONNINFO names the other side when pgswitch knows none. 0:
+ * started, DONE is called with a summary; -1: refused, ERR says why. */
+int bg_finish(pgs_ctx_t *ctx, const char *db, const char *conninfo,
+	      bg_done_cb done, void *arg, char *err, size_t errlen);
+
 /* Release every blue/green (shutdown); the publication and subscription
  * stay, a later PREPARE adopts them. */
 void bg_free(pgs_ctx_t *ctx);

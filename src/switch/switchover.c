@@ -1435,6 +1435,20 @@ int sw_begin(pgs_ctx_t *ctx, const char *dbname, const char *ci,
 	return begin(ctx, dbname, ci, o, NULL, done, arg, err, errlen);
 }
 
+bool sw_last_logical(pgs_ctx_t *ctx, const char *db, char *a_host, size_t hcap,
+		     int *a_port, char *b_host, int *b_port)
+{
+	sw_ctx_t *x = swx(ctx);
+	const sw_job_t *l = x && x->have_last ? &x->last : NULL;
+	if (!l || strcmp(l->db, db) != 0 || l->o.mode != SW_MODE_LOGICAL)
+		return false;
+	snprintf(a_host, hcap, "%s", l->old_host);
+	*a_port = l->old_port;
+	snprintf(b_host, hcap, "%s", l->new_host);
+	*b_port = l->new_port;
+	return true;
+}
+
 int sw_rollback(pgs_ctx_t *ctx, const char *dbname, const sw_opts_t *o,
 		sw_done_cb done, void *arg, char *err, size_t errlen)
 {

@@ -35,6 +35,10 @@ int sw_begin(pgs_ctx_t *ctx, const char *dbname, const char *conninfo,
  * ran it), done backwards over its reverse subscription. As sw_begin. */
 int sw_rollback(pgs_ctx_t *ctx, const char *dbname, const sw_opts_t *o,
 		sw_done_cb done, void *arg, char *err, size_t errlen);
+/* The two sides of DB's last logical switch (this process ran it):
+ * false if there was none. */
+bool sw_last_logical(pgs_ctx_t *ctx, const char *db, char *a_host, size_t hcap,
+		     int *a_port, char *b_host, int *b_port);
 /* SWITCHOVER db ABORT. 0: the running job was aborted (it reports
  * through its own DONE); 1: a lift of a fence left behind started, DONE
  * is called when it ends; -1: refused, ERR says why. */

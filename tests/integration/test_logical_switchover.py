@@ -227,6 +227,53 @@ def test_prepare_switch_rollback_and_back_under_writes(pair):
     assert len(slots) == 1, slots
     log = p.pooler.log_text()
     assert "(logical, timeout" in log
+    # FINISH ends the rollback window: nothing of ours left on either side
+    _, rows = p.admin("BLUEGREEN %s FINISH" % DB)
+    assert "subscription pgswitch_rev_app" in rows[0]["result"], rows
+    assert_nothing_left(p)
+    assert p.serving_port() == p.green.port
+
+
+def assert_nothing_left(p):
+    for side in (p.blue, p.green):
+        assert sql(side, "SELECT subname FROM pg_subscription") == []
+        assert sql(side, "SELECT pubname FROM pg_publication") == []
+        wait_until(lambda side=side: sql(side, "SELECT slot_name FROM pg_replication_slots") == [],
+                   timeout=10, what="no slot left")
+
+
+def test_finish_right_after_prepare(pair):
+    """FINISH with no switch: PREPARE's publication, subscription and slot
+    go; SHOW BLUEGREEN forgets it; traffic stays on BLUE."""
+    p = pair
+    p.admin("BLUEGREEN %s PREPARE TO '%s'" % (DB, p.ci(p.green)))
+    synced(p.green)
+    _, rows = p.admin("BLUEGREEN %s FINISH" % DB)
+    r = rows[0]["result"]
+    assert "subscription pgswitch_app" in r and "publication pgswitch_app" in r, r
+    assert_nothing_left(p)
+    assert p.admin("SHOW BLUEGREEN %s" % DB)[1] == []
+    assert p.serving_port() == p.blue.port
+
+
+def test_finish_after_hand_made_switch_needs_no_name(pair):
+    """After a logical switch over the runbook's own subscription, FINISH
+    knows the other side from that switch; the runbook's publication is
+    the operator's and stays."""
+    p = pair
+    subscribe_by_hand(p.blue, p.green)
+    synced(p.green)
+    assert report(p.switch(p.green))["result"] == "switched"
+    _, rows = p.admin("BLUEGREEN %s FINISH" % DB)
+    r = rows[0]["result"]
+    assert "subscription app_sub" in r and "subscription pgswitch_rev_app" in r, r
+    assert sql(p.green, "SELECT count(*) FROM pg_subscription") == [(0,)]
+    assert sql(p.blue, "SELECT count(*) FROM pg_subscription") == [(0,)]
+    assert sql(p.green, "SELECT count(*) FROM pg_publication") == [(0,)]
+    assert sql(p.blue, "SELECT pubname FROM pg_publication") == [("app_pub",)]
+    for side in (p.blue, p.green):
+        wait_until(lambda side=side: sql(side, "SELECT slot_name FROM pg_replication_slots") == [],
+                   timeout=10, what="no slot left")
 
 
 @pytest.mark.timeout(120)
