@@ -13,6 +13,7 @@ typedef enum bg_state {
 	BG_CREATING,	   /* publication on the old side, subscription */
 	BG_SYNCING,	   /* some table not yet in state 'r' */
 	BG_READY,	   /* every table streaming (srsubstate 'r') */
+	BG_SWITCHED,	   /* the database points at the new side now */
 	BG_FAILED,	   /* PREPARE refused or broke; see detail */
 	BG_NSTATES
 } bg_state_t;

@@ -114,7 +114,7 @@ typedef struct bg {
 
 static const char *const state_names[BG_NSTATES] = {
 	"connecting", "preflight", "copying schema", "creating",
-	"syncing",    "ready",	   "failed",
+	"syncing",    "ready",	   "switched",	     "failed",
 };
 
 const char *bg_state_name(bg_state_t s)
@@ -700,7 +700,8 @@ static void poll_error(bg_t *b, const char *side, const char *err)
 
 static bool polling(const bg_t *b)
 {
-	return b->state == BG_SYNCING || b->state == BG_READY;
+	return b->state == BG_SYNCING || b->state == BG_READY ||
+	       b->state == BG_SWITCHED;
 }
 
 static void on_result(swc_t *c, PGresult *res, const char *err, void *arg)
@@ -823,6 +824,16 @@ static bool open_conns(bg_t *b)
 	return false;
 }
 
+/* A logical SWITCHOVER moved the database off the old side: the forward
+ * subscription is handed over, so its poll would only report it gone.
+ * Back on the old side (a ROLLBACK), polling resumes. */
+static bool switched_away(const bg_t *b)
+{
+	const pool_db_t *db = pool_db_find(b->ctx, b->db);
+	return db && (db->port != b->sides.old_port ||
+		      strcmp(db->host ? db->host : "", b->sides.old_host) != 0);
+}
+
 static void on_poll_timer(ev_loop_t *loop, void *data)
 {
 	bg_t *b = data;
@@ -830,6 +841,13 @@ static void on_poll_timer(ev_loop_t *loop, void *data)
 	b->timer = 0;
 	if (!polling(b) || b->step != ST_IDLE)
 		return;
+	if (switched_away(b)) {
+		b->state = BG_SWITCHED;
+		arm_poll(b);
+		return;
+	}
+	if (b->state == BG_SWITCHED)
+		b->state = BG_READY; /* the next round says which */
 	if (b->old && b->neu) {
 		b->step = ST_POLL_SLOT;
 		run_step(b);
@@ -1001,7 +1019,13 @@ static const char *or_null(const char *s)
 
 static void report_one(const bg_t *b, bg_row_cb cb, void *arg)
 {
-	bool live = polling(b);
+	bool live = polling(b) && b->state != BG_SWITCHED;
+	char note[BG_DETAIL_MAX];
+	if (b->state == BG_SWITCHED)
+		snprintf(note, sizeof(note),
+			 "switched to %s; the old side follows it over the "
+			 "reverse subscription until BLUEGREEN %s FINISH",
+			 b->target, b->db);
 	const char *v[BG_REPORT_COLS] = {
 		b->db,
 		bg_state_name(b->state),
@@ -1012,7 +1036,7 @@ static void report_one(const bg_t *b, bg_row_cb cb, void *arg)
 		live ? or_null(b->retained) : NULL,
 		live ? or_null(b->wal_status) : NULL,
 		b->target,
-		or_null(b->detail),
+		b->state == BG_SWITCHED ? note : or_null(b->detail),
 	};
 	if (!b->ntables)
 		cb(arg, v, BG_REPORT_COLS);

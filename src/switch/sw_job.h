@@ -144,6 +144,12 @@ bool sw_long_xact_ok(sw_job_t *j);
 /* Preflight is over: stop for a dry run, or start the pre-warm. */
 void sw_preflight_done(sw_job_t *j);
 
+/* SHOW SWITCHOVER's rows (sw_report.c). */
+void sw_report_row(const sw_job_t *j, sw_row_cb cb, void *arg);
+void sw_journal_row(const sw_fence_rec_t *r, sw_row_cb cb, void *arg);
+void sw_overlay_rows(const cfg_t *cfg, const char *only, sw_row_cb cb,
+		     void *arg);
+
 /* The logical mode's phases (sw_logical.c). */
 void sw_lg_preflight(sw_job_t *j);
 /* The query that is true once the target has applied LSN. */

@@ -203,6 +203,8 @@ def test_prepare_switch_rollback_and_back_under_writes(pair):
         time.sleep(0.5)
         assert w.count() > before
         mid = w.count()
+        wait_until(lambda: p.admin("SHOW BLUEGREEN %s" % DB)[1][0]["state"] == "switched",
+                   timeout=5, what="SHOW BLUEGREEN says switched")
         # writes made on GREEN reach BLUE over the reverse replication
         wait_until(lambda: sql(p.blue, "SELECT count(*) FROM ledger")[0][0] >= mid,
                    timeout=15, what="reverse replication carries GREEN's writes to BLUE")
