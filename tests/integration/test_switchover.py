@@ -1046,3 +1046,42 @@ def test_unlifted_fence_is_lifted_when_the_old_primary_answers(pair, pooler_fact
     wait_until(lambda: not os.path.exists(p.ini + ".fence"), timeout=5, what="record removed")
     assert_not_fenced(prim)
     assert in_recovery(stby)
+
+
+@pytest.mark.timeout(120)
+def test_old_primary_dies_mid_freeze_fence_lifted_when_it_returns(pair, pooler_factory):
+    """The old primary dies after the fence, during catch-up: the deadline
+    aborts, the lift cannot reach it, and SHOW SWITCHOVER says why the fence
+    is left (not "pgswitch stopped"). The primary restarts read-only (the
+    ALTER SYSTEM persisted): pgswitch lifts the fence by itself once it
+    answers, and writes through the pooler work again without an ABORT."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim)
+    with p.connect() as c:
+        c.execute("SELECT 1")
+    stby.execute("SELECT pg_wal_replay_pause()")
+    bg = BackgroundSwitchover(p, stby, timeout="3s")
+    bg.start()
+    wait_until(lambda: any(r["state"] == "catchup" for r in show_switchover(p)[1]),
+               timeout=10, interval=0.01, what="SHOW SWITCHOVER state catchup")
+    prim.stop("immediate")
+    bg.wait(20)
+    assert bg.error is not None and "aborted" in str(bg.error), (bg.error, bg.rows)
+    rows = [r for r in show_switchover(p)[1] if r["state"] == "fenced"]
+    assert len(rows) == 1, show_switchover(p)[1]
+    assert "did not answer to have its fence lifted" in rows[0]["detail"], rows
+    assert "pgswitch stopped" not in rows[0]["detail"], rows
+    prim.start()
+    wait_until(lambda: fence_state(prim) == ("off", 0), timeout=20, what="fence lifted by pgswitch")
+    wait_until(lambda: not os.path.exists(p.ini + ".fence"), timeout=5, what="record removed")
+    stby.execute("SELECT pg_wal_replay_resume()")
+    assert in_recovery(stby)
+
+    def writes():
+        with p.connect() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS sw_after_death (x int)")
+            c.execute("INSERT INTO sw_after_death VALUES (1)")
+        return True
+
+    wait_until(writes, timeout=10, what="writes through the pooler")
+    assert server_port(p.connect()) == prim.port
