@@ -236,7 +236,9 @@ static bool target_ok(sw_job_t *j)
 	 * the rollback: said in the report. */
 	lg->no_reverse =
 		!sw_val(j, 0, 1) || strcmp(sw_val(j, 0, 1), "logical") != 0;
-	if (lg->no_reverse)
+	if (j->o.traffic == SW_TRAFFIC_READ)
+		lg->no_reverse = true; /* nothing is handed over */
+	else if (lg->no_reverse)
 		sw_note(j,
 			"no reverse replication (the target's wal_level is %s, "
 			"not logical): no ROLLBACK",
@@ -447,6 +449,11 @@ void sw_lg_preflight(sw_job_t *j)
 			refuse(j);
 			return;
 		}
+		/* Reads only: no sequence moves, nothing to set up. */
+		if (j->o.traffic == SW_TRAFFIC_READ) {
+			sw_preflight_done(j);
+			return;
+		}
 		/* Names and bounds only: the values move in the freeze. */
 		ask_sequences(j, sw_val(j, 0, 4));
 		return;
@@ -512,6 +519,11 @@ void sw_lg_catchup(sw_job_t *j)
 		sw_lg_fenced(j);
 	}
 	if (j->step >= 2 && j->res) {
+		if (is_t(sw_val(j, 0, 0)) && j->o.traffic == SW_TRAFFIC_READ) {
+			/* Reads move; the subscription goes on feeding them. */
+			sw_cut_over(j, SW_DONE);
+			return;
+		}
 		if (is_t(sw_val(j, 0, 0))) {
 			sw_enter(j, SW_HANDOVER);
 			sw_advance(j);

@@ -88,6 +88,16 @@ static bool set_opt(sw_opts_t *o, const char *k, const char *v, char *err,
 				 v);
 			return false;
 		}
+	} else if (strcasecmp(k, "traffic") == 0) {
+		if (strcasecmp(v, "all") == 0)
+			o->traffic = SW_TRAFFIC_ALL;
+		else if (strcasecmp(v, "read") == 0)
+			o->traffic = SW_TRAFFIC_READ;
+		else {
+			snprintf(err, errlen,
+				 "invalid traffic '%.64s' (all or read)", v);
+			return false;
+		}
 	} else if (strcasecmp(k, "subscription") == 0) {
 		if (strlen(v) >= sizeof(o->subscription) || !*v) {
 			snprintf(err, errlen, "invalid subscription name");

@@ -15,6 +15,11 @@ typedef enum sw_mode { SW_MODE_PHYSICAL, SW_MODE_LOGICAL } sw_mode_t;
 
 const char *sw_mode_name(sw_mode_t m);
 
+/* What moves: all traffic (writes handed over), or a read-only entry's
+ * reads only (seed 002: reads first) — no fence, no promotion or
+ * hand-over, the target keeps following the old side. */
+typedef enum sw_traffic { SW_TRAFFIC_ALL, SW_TRAFFIC_READ } sw_traffic_t;
+
 #define SW_NAME_MAX 64
 
 typedef struct sw_opts {
@@ -25,6 +30,7 @@ typedef struct sw_opts {
 	bool fence_old;
 	bool dry_run;
 	sw_mode_t mode;
+	sw_traffic_t traffic;
 	char subscription[SW_NAME_MAX]; /* logical: "" = found on the target */
 } sw_opts_t;
 

@@ -501,7 +501,9 @@ void sw_ask_long_xact(sw_job_t *j)
 
 bool sw_long_xact_ok(sw_job_t *j)
 {
-	if (val(0, 0) && j->o.on_long_xact == LX_REFUSE) {
+	/* No fence for reads: an old transaction elsewhere is no blocker. */
+	if (val(0, 0) && j->o.on_long_xact == LX_REFUSE &&
+	    j->o.traffic != SW_TRAFFIC_READ) {
 		sw_fail(j,
 			"long transaction on the old primary: pid %s "
 			"user %s application_name '%s' started %s: %s",
@@ -575,7 +577,8 @@ static void prewarm(sw_job_t *j)
 	/* The fence is recorded before the freeze, so its fsync never
 	 * stretches the blackout. A pgswitch killed from here on finds the
 	 * record; lifting a fence that was not applied yet is harmless. */
-	if (!journal(j, j->o.mode == SW_MODE_LOGICAL ? "lfence" : "fence"))
+	if (j->o.fence_old &&
+	    !journal(j, j->o.mode == SW_MODE_LOGICAL ? "lfence" : "fence"))
 		return;
 	sw_enter(j, SW_FREEZE);
 	set_frozen(j, true);
@@ -622,10 +625,12 @@ static void capture(sw_job_t *j)
 	}
 	sw_capture_pending(j->ctx, job_db(j), true);
 	sw_enter(j, j->o.fence_old ? SW_FENCE : SW_CATCHUP);
-	if (!j->o.fence_old)
-		sw_ask(j, j->old, "SELECT pg_current_wal_lsn()");
-	else
+	if (j->o.fence_old)
 		sw_advance(j);
+	else if (j->o.mode == SW_MODE_LOGICAL)
+		sw_ask_sql(j, j->old, sw_lg_flush_sql);
+	else
+		sw_ask(j, j->old, "SELECT pg_current_wal_lsn()");
 }
 
 /* Our own idle servers on the old primary: not terminated by the fence
@@ -689,6 +694,12 @@ static void catchup(sw_job_t *j)
 {
 	if (j->step == 1 && j->fence_lsn[0] == 0 && val(0, 0))
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s", val(0, 0));
+	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "t") == 0 &&
+	    j->o.traffic == SW_TRAFFIC_READ) {
+		/* Reads move to a standby that stays one. */
+		sw_cut_over(j, SW_DONE);
+		return;
+	}
 	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "t") == 0) {
 		sw_enter(j, SW_PROMOTE);
 		/* No journal write here (it would be inside the freeze): a
@@ -1370,14 +1381,18 @@ static int begin(pgs_ctx_t *ctx, const char *dbname, const char *ci,
 	if (!j)
 		return say(err, errlen, "out of memory");
 	j->o = *o;
+	/* Reads only: the old side keeps its writes, nothing to fence. */
+	if (o->traffic == SW_TRAFFIC_READ)
+		j->o.fence_old = false;
 	if (rev_hint)
 		snprintf(j->lg.rev_sub, sizeof(j->lg.rev_sub), "%s", rev_hint);
 	j->deadline = j->t0 + o->timeout_ms * 1000;
 	arm_deadline(j);
 	j->state = SW_CONNECT;
 	log_msg(&ctx->log, LOG_LOG,
-		"SWITCHOVER %s TO %s:%d command issued (%s, timeout %ld ms)",
+		"SWITCHOVER %s TO %s:%d command issued (%s%s, timeout %ld ms)",
 		dbname, j->new_host, j->new_port, sw_mode_name(o->mode),
+		o->traffic == SW_TRAFFIC_READ ? ", reads only" : "",
 		o->timeout_ms);
 	j->old = swc_open(ctx->loop, j->conn_old, on_connected, j);
 	j->neu = swc_open(ctx->loop, j->conn_new, on_connected, j);

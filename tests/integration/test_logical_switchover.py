@@ -78,8 +78,8 @@ class Pair:
     def rollback(self):
         return self.admin("SWITCHOVER %s ROLLBACK" % DB)[1]
 
-    def serving_port(self):
-        with self.pooler.connect(dbname=DB) as c:
+    def serving_port(self, db=DB):
+        with self.pooler.connect(dbname=db) as c:
             return c.execute("SELECT inet_server_port()").fetchone()[0]
 
 
@@ -115,7 +115,8 @@ def pair(pooler_factory):
         for stmt in SCHEMA if s is blue else SCHEMA[:2]:
             sql(s, stmt)
     pooler = pooler_factory(pg_server=blue, mode="transaction", pool_size=8,
-                            databases={DB: "host=%s port=%d dbname=%s" % (HOST, blue.port, DB)})
+                            databases={DB: "host=%s port=%d dbname=%s" % (HOST, blue.port, DB),
+                                       "app_ro": "host=%s port=%d dbname=%s" % (HOST, blue.port, DB)})
     p = Pair(blue, green, pooler)
     try:
         yield p
@@ -401,3 +402,32 @@ def test_kill9_mid_freeze_fence_reported_and_liftable(pair):
     wait_until(lambda: sql(p.blue, "SHOW default_transaction_read_only") == [("off",)],
                timeout=5, what="fence lifted")
     assert p.serving_port() == p.blue.port
+
+
+@pytest.mark.timeout(120)
+def test_reads_first_then_writes(pair):
+    """Seed 002's order: the read-only entry moves first (no fence, the
+    subscription keeps feeding GREEN), then the writes."""
+    p = pair
+    subscribe_by_hand(p.blue, p.green)
+    synced(p.green)
+    with Writers(p.pooler, n=2) as w:
+        _, rows = p.admin("SWITCHOVER app_ro TO '%s' WITH (mode = 'logical', traffic = 'read')"
+                          % p.ci(p.green))
+        r = report(rows)
+        assert r["result"] == "switched", r
+        assert "fence=" not in r["phases"] and "handover=" not in r["phases"], r
+        assert p.serving_port("app_ro") == p.green.port
+        assert p.serving_port() == p.blue.port
+        assert sql(p.blue, "SHOW default_transaction_read_only") == [("off",)]
+        assert sql(p.green, "SELECT subenabled FROM pg_subscription") == [(True,)]
+        # what the writers commit on BLUE is read on GREEN through app_ro
+        n = w.count()
+        with p.pooler.connect(dbname="app_ro") as ro:
+            wait_until(lambda: ro.execute("SELECT count(*) FROM ledger").fetchone()[0] >= n,
+                       timeout=10, what="reads on GREEN see BLUE's writes")
+        r = report(p.switch(p.green))
+        assert r["result"] == "switched", r
+    assert w.errors == [], w.errors[:5]
+    assert p.serving_port() == p.green.port
+    assert_all_rows_on(p.green, w.ids)

@@ -1085,3 +1085,18 @@ def test_old_primary_dies_mid_freeze_fence_lifted_when_it_returns(pair, pooler_f
 
     wait_until(writes, timeout=10, what="writes through the pooler")
     assert server_port(p.connect()) == prim.port
+
+
+def test_reads_move_to_the_standby_without_promotion(pair, pooler_factory):
+    """traffic = 'read': a read-only entry moves to the standby, which
+    stays a standby; the primary is not fenced."""
+    prim, stby = pair.primary, pair.standby
+    p = pooler_factory(pg_server=prim)
+    _, rows = switchover(p, stby, traffic="read")
+    r = assert_switched(rows, stby)
+    assert "promote=" not in r["phases"] and "fence=" not in r["phases"], r
+    assert in_recovery(stby)
+    assert_not_fenced(prim)
+    with p.connect() as c:
+        assert server_port(c) == stby.port
+        assert c.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
