@@ -27,6 +27,7 @@
 #include "pool/janitor.h"
 #include "pool/pool.h"
 #include "switch/bluegreen.h"
+#include "switch/shadow.h"
 #include "switch/switchover.h"
 #include "util/sdnotify.h"
 
@@ -184,7 +185,9 @@ static int app_reload(pgs_ctx_t *ctx, char *err, size_t errlen)
 		return -1;
 	sw_overlay_cfg(ncfg);
 	sw_pin_cfg(ctx, ncfg);
-	return pool_cfg_apply(ctx, ncfg, err, errlen);
+	int rc = pool_cfg_apply(ctx, ncfg, err, errlen);
+	shadow_reattach(ctx);
+	return rc;
 }
 
 /* A notification systemd did not get is worth a line, not an exit. */
@@ -446,6 +449,7 @@ static int run_demo(char **argv)
 /* Free everything the context owns (keeps leak checkers meaningful). */
 static void shutdown_ctx(pgs_ctx_t *ctx)
 {
+	shadow_free(ctx);
 	bg_free(ctx);
 	sw_free(ctx);
 	pool_free_all(ctx);

@@ -46,6 +46,7 @@ void admin_show_switchover(client_t *c, const char *db);
 /* BLUEGREEN ... and SHOW BLUEGREEN [db] (bg_console.c). */
 void admin_bluegreen(client_t *c, const char *sql);
 void admin_show_bluegreen(client_t *c, const char *db);
+void admin_show_shadow(client_t *c, const char *db);
 /* SHOW <what>; false if unknown. */
 bool admin_show(client_t *c, const char *what);
 

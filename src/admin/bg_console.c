@@ -15,6 +15,7 @@
 #include "admin/admin_int.h"
 #include "conn/conn.h"
 #include "switch/bluegreen.h"
+#include "switch/shadow.h"
 #include "switch/sw_parse.h"
 #include "util/strq.h"
 
@@ -99,6 +100,56 @@ static void finish_cmd(client_t *c, const char *db, const char *p)
 	c->admin_wait = ADMIN_WAIT_BLUEGREEN;
 }
 
+/* BLUEGREEN db SHADOW rate ['conninfo']: onto the conninfo's server,
+ * else PREPARE's new side. */
+static void shadow_cmd(client_t *c, const char *db, const char *p)
+{
+	char ci[1024] = "", err[768] = "", host[256] = "", *end;
+	int port = 0;
+	while (isspace((unsigned char)*p))
+		p++;
+	double rate = strtod(p, &end);
+	if (end == p) {
+		admin_err(c, "usage: BLUEGREEN db SHADOW rate ['conninfo']");
+		return;
+	}
+	p = end;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\'' && !strq_unquote(p, '\'', ci, sizeof(ci))) {
+		admin_err(c, "usage: BLUEGREEN db SHADOW rate ['conninfo']");
+		return;
+	}
+	bg_sides_t bs;
+	if (ci[0]) {
+		sw_conninfo_target(ci, host, sizeof(host), &port);
+	} else if (bg_sides(c->ctx, db, &bs)) {
+		snprintf(host, sizeof(host), "%s", bs.new_host);
+		port = bs.new_port;
+		snprintf(ci, sizeof(ci), "%s", bs.new_extra);
+	} else if (rate > 0) {
+		admin_err(
+			c,
+			"BLUEGREEN %s SHADOW: no new side known (no PREPARE): "
+			"name it, BLUEGREEN %s SHADOW %g 'host=... port=...'",
+			db, db, rate);
+		return;
+	}
+	if (shadow_set(c->ctx, db, rate, host[0] || port ? host : NULL, port,
+		       ci, err, sizeof(err)) < 0) {
+		admin_err(c, "%s", err);
+		return;
+	}
+	admin_ok(c, "BLUEGREEN");
+}
+
+void admin_show_shadow(client_t *c, const char *db)
+{
+	admin_row_desc(c, shadow_report_fields(), SHADOW_REPORT_COLS);
+	shadow_report(c->ctx, db, admin_put_row, c);
+	admin_ok(c, "SHOW");
+}
+
 void admin_bluegreen(client_t *c, const char *sql)
 {
 	char dbname[64], kw[16], ci[1024], err[768] = "";
@@ -113,6 +164,10 @@ void admin_bluegreen(client_t *c, const char *sql)
 		p = sw_word(p, kw, sizeof(kw));
 	if (p && strcasecmp(kw, "finish") == 0) {
 		finish_cmd(c, dbname, p);
+		return;
+	}
+	if (p && strcasecmp(kw, "shadow") == 0) {
+		shadow_cmd(c, dbname, p);
 		return;
 	}
 	if (!p || strcasecmp(kw, "prepare") != 0) {

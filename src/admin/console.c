@@ -605,6 +605,15 @@ static void query(client_t *c, const char *sql)
 			admin_show_bluegreen(c, e ? arg : NULL);
 			return;
 		}
+		if (strncasecmp(q, "shadow", 6) == 0 &&
+		    (isspace((unsigned char)q[6]) || q[6] == 0 ||
+		     q[6] == ';')) {
+			char arg[64];
+			const char *e =
+				parse_word(skip_ws(q + 6), arg, sizeof(arg));
+			admin_show_shadow(c, e ? arg : NULL);
+			return;
+		}
 		if (strncasecmp(q, "switchover", 10) == 0 &&
 		    (isspace((unsigned char)q[10]) || q[10] == 0 ||
 		     q[10] == ';')) {

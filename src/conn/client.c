@@ -18,6 +18,7 @@
 #include "config/cfg.h"
 #include "conn/conn_int.h"
 #include "conn/conn.h"
+#include "conn/tap.h"
 #include "net/sock.h"
 #include "pool/peer.h"
 #include "pool/pool.h"
@@ -468,6 +469,10 @@ static bool process_active(client_t *c)
 		return ok;
 	}
 	note_message(c, s, m.type);
+	/* Shadow reads: an autocommit simple query, whole in the buffer. */
+	if (m.type == 'Q' && c->pool->db->tap && s->expect_rfq == 1 &&
+	    s->tx_status == 'I' && !s->prepq.n && avail >= m.total && m.len)
+		conn_tap_offer(s, (const char *)p + PGP_HDR_LEN, m.len - 1);
 	if (s->prepq.n || client_prep_on(c)) {
 		if (!client_prep_note(c, s, m.type))
 			return false;

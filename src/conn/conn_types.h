@@ -53,6 +53,21 @@ typedef struct pool pool_t;
 typedef struct pgs_ctx pgs_ctx_t;
 
 /*
+ * A sampler of results (the blue/green's shadow reads): offered each
+ * autocommit simple Query of its database; a non-zero token asks the
+ * server connection to digest the reply as it streams to the client
+ * (each DataRow message hashed, the hashes summed so row order does not
+ * matter), handed to done() at ReadyForQuery. The connection layer knows
+ * no more of it than these two calls.
+ */
+typedef struct conn_tap {
+	uint64_t (*want)(void *arg, const char *sql, size_t len);
+	void (*done)(void *arg, uint64_t token, uint64_t digest, uint64_t rows,
+		     bool error);
+	void *arg;
+} conn_tap_t;
+
+/*
  * A service that answers a client's queries itself instead of a server
  * pool: the console. main.c hands it to the connection layer (ctx->hooks),
  * and a login to its database gets it as c->handler, so conn/ reaches the
@@ -331,6 +346,13 @@ struct server {
 	 * server is mid-batch, not between transactions. */
 	bool unsynced;
 	bool capturing; /* switchover: our capture query is running */
+	/* The tap's digest of the reply being forwarded (token 0: none). */
+	uint64_t tap_token;
+	uint64_t tap_digest;
+	uint64_t tap_rows;
+	uint64_t tap_row; /* the DataRow being hashed */
+	bool tap_in_row;
+	bool tap_error;
 	/* auth_query: the reply goes to this client's login, not to it */
 	bool auth_lookup;
 	int auth_rows;	   /* DataRows of the auth_query seen */

@@ -21,6 +21,7 @@
 #include "config/cfg.h"
 #include "conn/conn_int.h"
 #include "conn/conn.h"
+#include "conn/tap.h"
 #include "net/dns.h"
 #include "net/sock.h"
 #include "pool/pool.h"
@@ -1100,6 +1101,8 @@ static bool forward_step(server_t *s)
 			client_close(c, NULL, "client output buffer full");
 			return false;
 		}
+		if (s->tap_in_row)
+			conn_tap_bytes(s, p, n, s->fwd_left == n);
 		io->rpos += n;
 		s->fwd_left -= n;
 		s->pool->stats.total.bytes_sent += n;
@@ -1138,6 +1141,8 @@ static bool forward_step(server_t *s)
 			if (s->prepq.n)
 				server_prep_fakes(s);
 			s->in_copy = false;
+			if (s->tap_token)
+				conn_tap_finish(s);
 			account_rfq(s, m.len ? (char)p[PGP_HDR_LEN] : 'I');
 			if (maybe_release(s))
 				return false;
@@ -1158,6 +1163,8 @@ static bool forward_step(server_t *s)
 	default:
 		break;
 	}
+	if (s->tap_token)
+		conn_tap_frame(s, m.type);
 	s->fwd_left = m.total;
 	return true;
 }

@@ -61,6 +61,7 @@ struct pool_db {
 	int server_count;
 	int client_count;
 	uint64_t client_errors; /* ErrorResponses pgswitch itself sent */
+	const conn_tap_t *tap;	/* shadow reads, or NULL */
 	stats_t stats;
 };
 
@@ -273,6 +274,7 @@ struct pgs_ctx {
 
 	void *sw;      /* switchover state (src/switch), opaque here */
 	struct bg *bg; /* blue/green switchovers (src/switch), opaque here */
+	struct shadow *shadow; /* shadow reads (src/switch), opaque here */
 };
 
 #endif

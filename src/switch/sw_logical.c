@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "config/cfg.h"
+#include "switch/shadow.h"
 #include "switch/sw_job.h"
 
 #define LG_SQL_MAX (1 << 20)
@@ -432,9 +433,17 @@ static void refuse(sw_job_t *j)
 void sw_lg_preflight(sw_job_t *j)
 {
 	switch ((lg_pre_step_t)j->step) {
-	case LP_ASK_TARGET:
+	case LP_ASK_TARGET: {
+		char why[512];
+		if (j->o.min_shadow_reads > 0 &&
+		    !shadow_clean(j->ctx, j->db, j->o.min_shadow_reads, why,
+				  sizeof(why))) {
+			sw_fail(j, "%s", why);
+			return;
+		}
 		ask_target(j);
 		return;
+	}
 	case LP_TARGET:
 		if (worker_missing(j))
 			return;

@@ -88,6 +88,8 @@ static bool set_opt(sw_opts_t *o, const char *k, const char *v, char *err,
 				 v);
 			return false;
 		}
+	} else if (strcasecmp(k, "min_shadow_reads") == 0) {
+		o->min_shadow_reads = atol(v);
 	} else if (strcasecmp(k, "traffic") == 0) {
 		if (strcasecmp(v, "all") == 0)
 			o->traffic = SW_TRAFFIC_ALL;

@@ -31,6 +31,7 @@ typedef struct sw_opts {
 	bool dry_run;
 	sw_mode_t mode;
 	sw_traffic_t traffic;
+	long min_shadow_reads; /* logical: clean shadow reads required */
 	char subscription[SW_NAME_MAX]; /* logical: "" = found on the target */
 } sw_opts_t;
 

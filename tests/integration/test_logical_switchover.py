@@ -431,3 +431,51 @@ def test_reads_first_then_writes(pair):
     assert w.errors == [], w.errors[:5]
     assert p.serving_port() == p.green.port
     assert_all_rows_on(p.green, w.ids)
+
+
+def shadow(p):
+    rows = p.admin("SHOW SHADOW %s" % DB)[1]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+@pytest.mark.timeout(120)
+def test_shadow_reads_count_a_planted_difference(pair):
+    """1 in 1 read-only query also runs on GREEN: equal results match; a
+    row changed on GREEN only is a mismatch; a table GREEN lacks is an
+    error there; the client always gets BLUE's result; writes are never
+    sampled; a switchover asking for clean shadow reads is refused."""
+    p = pair
+    subscribe_by_hand(p.blue, p.green)
+    synced(p.green)
+    p.admin("BLUEGREEN %s SHADOW 1 '%s'" % (DB, p.ci(p.green)))
+    q = "SELECT id, bal FROM acct ORDER BY id"
+    with p.pooler.connect(dbname=DB) as c:
+        for _ in range(10):
+            assert len(c.execute(q).fetchall()) == 50
+        c.execute("UPDATE acct SET bal = bal + 0 WHERE id = 1")  # not sampled
+    wait_until(lambda: shadow(p)["matched"] == "10", timeout=10, what="10 shadow reads matched")
+    r = shadow(p)
+    assert r["sampled"] == "10" and r["mismatched"] == "0" and r["errors"] == "0", r
+    assert r["target"] == "%s:%d" % (HOST, p.green.port), r
+
+    sql(p.green, "UPDATE acct SET bal = 999 WHERE id = 7")
+    sql(p.blue, "CREATE TABLE only_blue (x int)")
+    with p.pooler.connect(dbname=DB) as c:
+        rows = c.execute(q).fetchall()
+        assert (7, 999) not in rows  # BLUE's answer, not the shadow's
+        assert c.execute("SELECT count(*) FROM only_blue").fetchone()[0] == 0
+    wait_until(lambda: shadow(p)["mismatched"] == "1" and shadow(p)["errors"] == "1",
+               timeout=10, what="one mismatch and one error counted")
+    r = shadow(p)
+    assert "FROM acct" in r["last_mismatch"], r
+    assert "only_blue" in r["last_error"], r
+    with pytest.raises(psycopg.Error) as e:
+        p.switch(p.green, "mode = 'logical', min_shadow_reads = '5'")
+    assert "mismatch" in str(e.value), str(e.value)
+    assert p.serving_port() == p.blue.port
+    p.admin("BLUEGREEN %s SHADOW 0" % DB)
+    before = shadow(p)["sampled"]
+    with p.pooler.connect(dbname=DB) as c:
+        c.execute(q)
+    assert shadow(p)["sampled"] == before
