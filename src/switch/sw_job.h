@@ -53,7 +53,11 @@ typedef struct sw_logical {
 	bool stale_slot;    /* ... left by an aborted switch: dropped */
 	bool target_fenced; /* default_transaction_read_only on there */
 	bool no_reverse;    /* the target's wal_level is not logical */
-	bool undoing;	    /* aborting: the reverse slot's drop is out */
+	/* The hand-over transaction is out: its commit may land any
+	 * moment, so the deadline waits for its answer instead of aborting
+	 * (an abort would resume on a side the target no longer follows). */
+	bool handing;
+	bool undoing; /* aborting: the reverse slot's drop is out */
 	char rev_ci[1024 + SW_NAME_MAX +
 		    32]; /* the target, from the old side */
 	char *seqs;	 /* "('s.a',5),..." read on the old side */

@@ -594,22 +594,26 @@ void sw_lg_handover(sw_job_t *j)
 			sw_fail(j, "out of memory");
 			return;
 		}
-		ask_alloc(j, j->neu,
-			  sql_alloc(j,
-				    "SET synchronous_commit = on; BEGIN READ "
-				    "WRITE; "
-				    "%sALTER "
-				    "SUBSCRIPTION %s DISABLE; ALTER "
-				    "SUBSCRIPTION %s SET (slot_name = NONE); "
-				    "COMMIT; RESET synchronous_commit",
-				    setval, QI(lg->sub, sub), sub),
-			  false);
+		lg->handing = true;
+		if (!ask_alloc(
+			    j, j->neu,
+			    sql_alloc(j,
+				      "SET synchronous_commit = on; BEGIN READ "
+				      "WRITE; "
+				      "%sALTER "
+				      "SUBSCRIPTION %s DISABLE; ALTER "
+				      "SUBSCRIPTION %s SET (slot_name = NONE); "
+				      "COMMIT; RESET synchronous_commit",
+				      setval, QI(lg->sub, sub), sub),
+			    false))
+			lg->handing = false;
 		free(setval);
 		return;
 	}
 	case LH_HANDED:
 	default:
 		/* The target is the writable side from here on. */
+		lg->handing = false;
 		j->promoted = true;
 		log_msg(&j->ctx->log, LOG_LOG,
 			"switchover %s: subscription %s disabled and detached, "
@@ -715,6 +719,7 @@ bool sw_lg_undo(sw_job_t *j)
 {
 	sw_logical_t *lg = &j->lg;
 	char slot[2 * SW_NAME_MAX + 3];
+	lg->handing = false; /* its answer came: an error, or none */
 	if (lg->undoing) {
 		lg->undoing = false;
 		j->step = 0;

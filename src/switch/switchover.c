@@ -1181,7 +1181,7 @@ static void on_deadline(ev_loop_t *loop, void *data)
 	if (j->lift_only)
 		sw_fail(j, "old primary %s:%d did not answer in time",
 			j->old_host, j->old_port);
-	else if (!j->promoted && j->state != SW_ABORTING)
+	else if (!j->promoted && j->state != SW_ABORTING && !j->lg.handing)
 		sw_fail(j, "timeout after %ld ms", j->o.timeout_ms);
 }
 
