@@ -129,6 +129,39 @@ static const char *const sw_names[SW_NSTATES] = {
 	"reverse", "done",    "aborting",
 };
 
+/* The phases' sub-steps: a query's result moves j->step on by one, so
+ * each enum counts the results its phase has had. */
+typedef enum pf_step {
+	PF_ASK_TARGET, /* target: in recovery, system id, replay LSN */
+	PF_TARGET,     /* ... answered; old side: same system, lag */
+	PF_OLD,	       /* ... answered; old side: the oldest transaction */
+	PF_LONG_XACT,  /* ... answered: dry run, or the pre-warm */
+} pf_step_t;
+
+typedef enum pw_step {
+	PW_START,    /* logins to the target; flush the old side */
+	PW_FLUSHED,  /* the flush LSN known; poll the target for it */
+	PW_REPLAYED, /* (and on) the target's answers */
+} pw_step_t;
+
+typedef enum fence_step {
+	FE_READ_ONLY, /* ALTER SYSTEM default_transaction_read_only */
+	FE_RELOAD,
+	FE_TERMINATE, /* other client backends */
+	FE_FLUSH,     /* the synchronous commit that gives the fence LSN */
+	FE_LSN,
+} fence_step_t;
+
+/* Catch-up and promote: entered at CU_ENTERED, CU_POLLED on for each
+ * answer of the poll. */
+typedef enum cu_step { CU_ENTERED = 1, CU_POLLED = 2 } cu_step_t;
+
+typedef enum abort_step {
+	AB_RESET, /* ALTER SYSTEM RESET default_transaction_read_only */
+	AB_RELOAD,
+	AB_LIFTED,
+} abort_step_t;
+
 const char *sw_state_name(sw_state_t st)
 {
 	return st >= 0 && st < SW_NSTATES ? sw_names[st] : "?";
@@ -412,14 +445,14 @@ void sw_later(sw_job_t *j, long ms)
 
 static void preflight(sw_job_t *j)
 {
-	switch (j->step) {
-	case 0:
+	switch ((pf_step_t)j->step) {
+	case PF_ASK_TARGET:
 		sw_ask(j, j->neu,
 		       "SELECT pg_is_in_recovery(), (SELECT system_identifier "
 		       "FROM pg_control_system()), pg_last_wal_replay_lsn(), "
 		       "current_setting('max_connections')::int");
 		return;
-	case 1: {
+	case PF_TARGET: {
 		if (!val(0, 0) || strcmp(val(0, 0), "t") != 0) {
 			sw_fail(j,
 				"target is not a standby (pg_is_in_recovery() "
@@ -450,7 +483,7 @@ static void preflight(sw_job_t *j)
 		       j->old_sysid, j->fence_lsn);
 		return;
 	}
-	case 2: {
+	case PF_OLD: {
 		if (!val(0, 0) || strcmp(val(0, 0), "t") != 0) {
 			sw_fail(j, "target is not a standby of the current "
 				   "primary (system identifiers differ)");
@@ -469,7 +502,7 @@ static void preflight(sw_job_t *j)
 		sw_ask_long_xact(j);
 		return;
 	}
-	case 3:
+	case PF_LONG_XACT:
 		if (sw_long_xact_ok(j))
 			sw_preflight_done(j);
 		return;
@@ -545,12 +578,12 @@ static void prewarm_start(sw_job_t *j)
  */
 static void prewarm(sw_job_t *j)
 {
-	if (j->step == 0) {
+	if (j->step == PW_START) {
 		prewarm_start(j);
 		sw_ask(j, j->old, FLUSH_SQL, "prewarm");
 		return;
 	}
-	if (j->step == 1 && j->res)
+	if (j->step == PW_FLUSHED && j->res)
 		snprintf(j->warm_lsn, sizeof(j->warm_lsn), "%s",
 			 val(0, 0) ? val(0, 0) : "0/0");
 	else if (j->res && val(0, 0) && strcmp(val(0, 0), "t") == 0)
@@ -639,8 +672,8 @@ static void capture(sw_job_t *j)
  * the list does not fit, every backend is terminated as before. */
 static void fence(sw_job_t *j)
 {
-	switch (j->step) {
-	case 0:
+	switch ((fence_step_t)j->step) {
+	case FE_READ_ONLY:
 		/* Recorded before the freeze (prewarm). From the moment it is
 		 * sent: the server may apply it even if its reply never
 		 * reaches us. */
@@ -648,11 +681,11 @@ static void fence(sw_job_t *j)
 		sw_ask(j, j->old,
 		       "ALTER SYSTEM SET default_transaction_read_only = on");
 		return;
-	case 1:
+	case FE_RELOAD:
 		j->fenced = true;
 		sw_ask(j, j->old, "SELECT pg_reload_conf()");
 		return;
-	case 2: {
+	case FE_TERMINATE: {
 		char pids[4096];
 		pool_db_backend_pids(j->ctx, job_db(j), j->old_host,
 				     j->old_port, pids, sizeof(pids));
@@ -664,7 +697,7 @@ static void fence(sw_job_t *j)
 		       pids);
 		return;
 	}
-	case 3:
+	case FE_FLUSH:
 		/* Walsenders ship only flushed WAL. With synchronous_commit
 		 * off, the last commits wait for the WAL writer (up to
 		 * wal_writer_delay): a synchronous commit here flushes all
@@ -678,13 +711,13 @@ static void fence(sw_job_t *j)
 		else
 			sw_ask(j, j->old, FLUSH_SQL, "fence");
 		return;
-	case 4:
+	case FE_LSN:
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s",
 			 val(0, 0) ? val(0, 0) : "");
 		if (j->o.mode == SW_MODE_LOGICAL)
 			sw_lg_fenced(j);
 		sw_enter(j, SW_CATCHUP);
-		j->step = 1; /* LSN known */
+		j->step = CU_ENTERED; /* LSN known */
 		sw_advance(j);
 		return;
 	}
@@ -692,15 +725,15 @@ static void fence(sw_job_t *j)
 
 static void catchup(sw_job_t *j)
 {
-	if (j->step == 1 && j->fence_lsn[0] == 0 && val(0, 0))
+	if (j->step == CU_ENTERED && j->fence_lsn[0] == 0 && val(0, 0))
 		snprintf(j->fence_lsn, sizeof(j->fence_lsn), "%s", val(0, 0));
-	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "t") == 0 &&
+	if (j->step >= CU_POLLED && val(0, 0) && strcmp(val(0, 0), "t") == 0 &&
 	    j->o.traffic == SW_TRAFFIC_READ) {
 		/* Reads move to a standby that stays one. */
 		sw_cut_over(j, SW_DONE);
 		return;
 	}
-	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "t") == 0) {
+	if (j->step >= CU_POLLED && val(0, 0) && strcmp(val(0, 0), "t") == 0) {
 		sw_enter(j, SW_PROMOTE);
 		/* No journal write here (it would be inside the freeze): a
 		 * restarted pgswitch asks the target whether it was promoted
@@ -709,14 +742,14 @@ static void catchup(sw_job_t *j)
 		j->promoted = true; /* point of no return */
 		return;
 	}
-	if (j->step >= 2)
+	if (j->step >= CU_POLLED)
 		j->polls++;
 	if (now_us(j) > j->deadline) {
 		sw_fail(j, "target did not replay %s before the deadline",
 			j->fence_lsn);
 		return;
 	}
-	if (j->step >= 2 && (j->polls == 1 || j->polls % 50 == 0))
+	if (j->step >= CU_POLLED && (j->polls == 1 || j->polls % 50 == 0))
 		log_msg(&j->ctx->log, LOG_DEBUG,
 			"switchover %s: poll %d replay %s receive %s fence %s",
 			j->db, j->polls, val(0, 1) ? val(0, 1) : "-",
@@ -729,11 +762,11 @@ static void catchup(sw_job_t *j)
 
 static void promote(sw_job_t *j)
 {
-	if (j->step >= 2 && val(0, 0) && strcmp(val(0, 0), "f") == 0) {
+	if (j->step >= CU_POLLED && val(0, 0) && strcmp(val(0, 0), "f") == 0) {
 		sw_cut_over(j, SW_DONE);
 		return;
 	}
-	if (j->step >= 2)
+	if (j->step >= CU_POLLED)
 		j->polls++;
 	sw_ask(j, j->neu, "SELECT pg_is_in_recovery()");
 }
@@ -865,8 +898,8 @@ static void aborting(sw_job_t *j)
 	if (j->o.mode == SW_MODE_LOGICAL && !sw_lg_undo(j))
 		return;
 	/* Lift the fence before traffic resumes on the old primary. */
-	switch (j->step) {
-	case 0:
+	switch ((abort_step_t)j->step) {
+	case AB_RESET:
 		if (!j->fenced || !j->old || swc_busy(j->old)) {
 			if (j->fenced)
 				snprintf(j->detail + strlen(j->detail),
@@ -879,10 +912,10 @@ static void aborting(sw_job_t *j)
 		sw_ask(j, j->old,
 		       "ALTER SYSTEM RESET default_transaction_read_only");
 		return;
-	case 1:
+	case AB_RELOAD:
 		sw_ask(j, j->old, "SELECT pg_reload_conf()");
 		return;
-	case 2:
+	case AB_LIFTED:
 		j->fenced = false;
 		break;
 	}
@@ -967,7 +1000,7 @@ void sw_fail(sw_job_t *j, const char *fmt, ...)
 				 "; fence may still be on: run SWITCHOVER %s "
 				 "ABORT",
 				 j->db);
-		j->step = 2;
+		j->step = AB_LIFTED;
 		j->fenced = true;
 		set_frozen(j, false);
 		snprintf(j->result, sizeof(j->result), "aborted");
