@@ -11,8 +11,8 @@
 # the longest gap between two commits around it (blackout) and the max
 # latency of transactions that ended around it.
 #
-# Environment: N [20], SPACING [4] s, CLIENTS [10], PGPORT [55732] (+1 for B),
-#   POOLER_PORT [56732], BUILD [build-rel], BENCH_HARNESS [../shared/bench].
+# Environment: N [20], SPACING [4] s, CLIENTS [10], PGPORT [25752] (+1 for B),
+#   POOLER_PORT [26752], BUILD [build-rel], BENCH_HARNESS [../shared/bench].
 # Last line: "result mode=... switches=N ok=K failed_tx=.. aborted=..
 #   blackout_max_ms=.. blackout_p50_ms=.. latency_max_ms=..
 #   latency_p99_windows_ms=.. latency_p99_run_ms=.."
@@ -22,7 +22,7 @@ harness=${BENCH_HARNESS:-$root/../shared/bench}
 . "$harness/common.sh"
 mode=${1:-transaction}
 N=${N:-20}; SPACING=${SPACING:-4}; CLIENTS=${CLIENTS:-10}
-PGPORT=${PGPORT:-55732}; SBPORT=$((PGPORT + 1)); POOLER_PORT=${POOLER_PORT:-56732}
+PGPORT=${PGPORT:-25752}; SBPORT=$((PGPORT + 1)); POOLER_PORT=${POOLER_PORT:-26752}
 export BENCH_DATA=${BENCH_DATA:-/tmp/pooler-bench}/switchover-bench-$mode
 out=$BENCH_DATA/out
 bin=/tmp/pgswitch-switchbench-bin
@@ -67,7 +67,9 @@ pool=$([ "$mode" = session ] && echo $((CLIENTS + 5)) || echo 5)
 POOL_SIZE=$pool POOLER_CMD="$bin {config}" \
 	"$harness/pooler-start.sh" "$mode" "$POOLER_PORT" "$PGPORT" >/dev/null || die "pooler did not start"
 
-duration=$((N * SPACING + 4))
+# Rebuilding the old primary as a standby can take longer than SPACING:
+# pgbench runs long enough to cover every switch.
+duration=$((N * (SPACING + 4) + 4))
 (cd "$out" && exec "${AS_USER[@]}" "$PGBIN/pgbench" -h "$HOST" -p "$POOLER_PORT" -U "$DB_USER" -n \
 	-c "$CLIENTS" -j 2 -T "$duration" -l --log-prefix=tx "$DB_NAME") >"$out/pgbench.out" 2>&1 &
 pgb_pid=$!

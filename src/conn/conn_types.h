@@ -119,6 +119,16 @@ typedef enum server_tls_step {
  * Where a client's login is (CL_LOGIN and CL_WAITING_AUTH). The password
  * steps say which request we sent and so which reply we expect.
  */
+/* A server login's progress past the authentication exchange: the
+ * connect_query's errors still fail the login, later ones do not. */
+typedef enum server_login_step {
+	SV_LOGIN_AUTHENTICATING, /* until AuthenticationOk */
+	SV_LOGIN_AUTHENTICATED,	 /* parameters and BackendKeyData come */
+	SV_LOGIN_CONNECT_QUERY,	 /* the database's connect_query is out */
+} server_login_step_t;
+
+const char *server_login_step_name(server_login_step_t st);
+
 typedef enum client_auth_step {
 	AUTH_STEP_STARTUP,   /* waiting for SSLRequest / StartupMessage */
 	AUTH_STEP_TLS,	     /* TLS handshake after SSLRequest or direct */
@@ -374,7 +384,7 @@ struct server {
 	scram_client_t *scram;
 	bool cb_bound; /* the SCRAM login was channel-bound */
 	server_tls_step_t tls_step;
-	int auth_done;
+	server_login_step_t auth_done;
 
 	/* ParameterStatus seen during login, for the pool's welcome. */
 	char *pnames[32];

@@ -585,7 +585,7 @@ static void handle_auth(server_t *s, pgp_reader_t *r)
 				      "binding");
 			return;
 		}
-		s->auth_done = 1;
+		s->auth_done = SV_LOGIN_AUTHENTICATED;
 		return;
 	case 3:
 		if (!pw || auth_secret_kind(pw) != AUTH_SECRET_PLAIN) {
@@ -699,12 +699,25 @@ static void note_param(server_t *s, const uint8_t *body, uint32_t len,
 	}
 }
 
+const char *server_login_step_name(server_login_step_t st)
+{
+	switch (st) {
+	case SV_LOGIN_AUTHENTICATING:
+		return "authenticating";
+	case SV_LOGIN_AUTHENTICATED:
+		return "authenticated";
+	case SV_LOGIN_CONNECT_QUERY:
+		return "connect_query";
+	}
+	return "?";
+}
+
 static void login_done(server_t *s)
 {
 	pool_t *p = s->pool;
 	if (p->db->connect_query && *p->db->connect_query &&
-	    s->auth_done == 1) {
-		s->auth_done = 2;
+	    s->auth_done == SV_LOGIN_AUTHENTICATED) {
+		s->auth_done = SV_LOGIN_CONNECT_QUERY;
 		pgp_wr_query(&s->io.obuf, p->db->connect_query);
 		s->swallow_rfq++;
 		return;
@@ -898,7 +911,8 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 	case 'E': {
 		const char *msg = pgp_error_field(body, m->len, 'M');
 		const char *sev = pgp_error_field(body, m->len, 'S');
-		if (s->state == SV_LOGIN && s->auth_done < 2) {
+		if (s->state == SV_LOGIN &&
+		    s->auth_done != SV_LOGIN_CONNECT_QUERY) {
 			login_error(s, body, m->len);
 			return;
 		}
