@@ -119,8 +119,9 @@ typedef enum server_tls_step {
  * Where a client's login is (CL_LOGIN and CL_WAITING_AUTH). The password
  * steps say which request we sent and so which reply we expect.
  */
-/* A server login's progress past the authentication exchange: the
- * connect_query's errors still fail the login, later ones do not. */
+/* A server login's progress past the authentication exchange: an error
+ * before the connect_query fails the login; the connect_query's own is
+ * logged and ignored, as PgBouncer documents. */
 typedef enum server_login_step {
 	SV_LOGIN_AUTHENTICATING, /* until AuthenticationOk */
 	SV_LOGIN_AUTHENTICATED,	 /* parameters and BackendKeyData come */

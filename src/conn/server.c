@@ -957,7 +957,8 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		 * (PgBouncer keeps such a server); a failed reset does not
 		 * leave it clean. */
 		if ((s->state == SV_TESTED && !s->checking) ||
-		    s->state == SV_LOGIN)
+		    (s->state == SV_LOGIN &&
+		     s->auth_done != SV_LOGIN_CONNECT_QUERY))
 			s->dirty = true;
 		return;
 	}

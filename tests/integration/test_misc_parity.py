@@ -391,3 +391,21 @@ def test_sigterm_then_sigint_exits_at_once(pooler_factory):
         os.kill(p.pid, signal.SIGINT)
         assert wait_exit(p) == 0
     assert "got SIGINT while shutting down, fast exit" in p.log_text()
+
+
+def test_connect_query_runs_and_its_error_is_ignored(pg, pooler_factory):
+    """connect_query runs once per server login; an error in it is logged
+    and ignored (PgBouncer's documented behaviour): the server is handed
+    out, not closed and opened again in a loop."""
+    dbs = {
+        "cq": "host=%s port=%d dbname=postgres connect_query='SELECT 1'" % (HOST, pg.port),
+        "cqbad": "host=%s port=%d dbname=postgres connect_query='SELECT no_such_fn()'" % (HOST, pg.port),
+    }
+    p = pooler_factory(databases=dbs)
+    with p.connect(dbname="cq") as c:
+        assert c.execute("SELECT 2").fetchone()[0] == 2
+    with p.connect(dbname="cqbad") as c:
+        assert c.execute("SELECT 3").fetchone()[0] == 3
+    log = p.log_text()
+    assert "function no_such_fn() does not exist" in log
+    assert log.count("cqbad/postgres@") < 10, log[-2000:]
