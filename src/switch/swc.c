@@ -12,6 +12,7 @@ struct swc {
 	bool busy;
 	bool closed;
 	bool in_cb;
+	uint64_t start_timer; /* the first connect poll, next loop turn */
 	swc_cb cb;
 	void *arg;
 	char err[512];
@@ -149,6 +150,14 @@ static void swc_io(ev_loop_t *loop, int fd, void *data, int mask)
 	}
 }
 
+static void on_start(ev_loop_t *loop, void *data)
+{
+	swc_t *c = data;
+	(void)loop;
+	c->start_timer = 0;
+	poll_connect(c);
+}
+
 swc_t *swc_open(ev_loop_t *loop, const char *conninfo, swc_cb cb, void *arg)
 {
 	swc_t *c = calloc(1, sizeof(*c));
@@ -166,7 +175,14 @@ swc_t *swc_open(ev_loop_t *loop, const char *conninfo, swc_cb cb, void *arg)
 		return NULL;
 	}
 	c->connecting = true;
-	poll_connect(c);
+	/* Not here: a refused connect would call CB before the caller has
+	 * the handle (and could not tell it from any other). */
+	c->start_timer = ev_timer_add(loop, 0, on_start, c);
+	if (!c->start_timer) {
+		PQfinish(c->conn);
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -197,6 +213,9 @@ void swc_close(swc_t *c)
 		ev_io_del(c->loop, c->fd);
 	c->fd = -1;
 	c->cb = NULL;
+	if (c->start_timer)
+		ev_timer_del(c->loop, c->start_timer);
+	c->start_timer = 0;
 	if (c->in_cb) {
 		c->closed = true;
 		return;
