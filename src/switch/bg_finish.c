@@ -31,6 +31,7 @@
 #include "switch/sw_parse.h"
 #include "switch/switchover.h"
 #include "switch/swc.h"
+#include "util/strq.h"
 
 #define FIN_SLOT_WAIT_MS 5000
 #define FIN_SLOT_POLL_MS 50
@@ -73,42 +74,14 @@ typedef struct bg_fin {
 
 static void fin_next(bg_fin_t *f);
 
-static void note(bg_fin_t *f, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void note(bg_fin_t *f, const char *fmt, ...)
-{
-	size_t off = strlen(f->detail);
-	if (off && off + 2 < sizeof(f->detail)) {
-		memcpy(f->detail + off, "; ", 3);
-		off += 2;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(f->detail + off, sizeof(f->detail) - off, fmt, ap);
-	va_end(ap);
-}
-
-/* NAME quoted with Q doubled inside. */
-static void quote(const char *name, char q, char *out, size_t cap)
-{
-	size_t o = 0;
-	out[o++] = q;
-	for (const char *p = name; *p && o + 3 < cap; p++) {
-		if (*p == q)
-			out[o++] = q;
-		out[o++] = *p;
-	}
-	out[o++] = q;
-	out[o] = 0;
-}
+#define note(f, ...) strq_appendf((f)->detail, sizeof((f)->detail), __VA_ARGS__)
 
 static void add_name(char *list, size_t cap, const char *name)
 {
 	char lit[2 * BG_NAME_MAX + 3];
 	if (!name || !*name)
 		return;
-	quote(name, '\'', lit, sizeof(lit));
+	strq_quote(name, '\'', lit, sizeof(lit));
 	if (strstr(list, lit))
 		return;
 	size_t off = strlen(list);
@@ -197,7 +170,7 @@ static void drop_subs(bg_fin_t *f, PGresult *res)
 		bool sub = strcmp(swc_value(res, i, 0), "s") == 0;
 		const char *name = swc_value(res, i, 1);
 		const char *slot = swc_value(res, i, 3);
-		quote(name, '"', id, sizeof(id));
+		strq_quote(name, '"', id, sizeof(id));
 		if (!sub) {
 			off += (size_t)snprintf(sql + off, cap - off,
 						"DROP PUBLICATION %s; ", id);

@@ -40,6 +40,7 @@
 #include "switch/bg_parse.h"
 #include "switch/sw_parse.h"
 #include "switch/swc.h"
+#include "util/strq.h"
 
 #ifndef PGSWITCH_PG_BINDIR
 #define PGSWITCH_PG_BINDIR "/usr/lib/postgresql/15/bin"
@@ -172,15 +173,12 @@ static void blocker(bg_t *b, const char *fmt, ...)
 
 static void blocker(bg_t *b, const char *fmt, ...)
 {
-	size_t o = strlen(b->blockers);
-	if (o && o + 2 < sizeof(b->blockers)) {
-		memcpy(b->blockers + o, "; ", 3);
-		o += 2;
-	}
+	char line[BG_DETAIL_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(b->blockers + o, sizeof(b->blockers) - o, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	strq_appendf(b->blockers, sizeof(b->blockers), "%s", line);
 }
 
 static void close_conns(bg_t *b)

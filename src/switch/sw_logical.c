@@ -45,6 +45,7 @@
 #include "config/cfg.h"
 #include "switch/shadow.h"
 #include "switch/sw_job.h"
+#include "util/strq.h"
 
 #define LG_SQL_MAX (1 << 20)
 
@@ -121,28 +122,9 @@ static bool ask_alloc(sw_job_t *j, swc_t *c, char *sql, bool soft)
 	return ok;
 }
 
-/* NAME as a quoted identifier / literal (names come from catalogs or
- * the operator: quote, never trust). */
-static void quote(const char *name, char q, char *out, size_t cap)
-{
-	size_t o = 0;
-	if (cap < 3) {
-		if (cap)
-			out[0] = 0;
-		return;
-	}
-	out[o++] = q;
-	for (const char *p = name; *p && o + 3 < cap; p++) {
-		if (*p == q)
-			out[o++] = q;
-		out[o++] = *p;
-	}
-	out[o++] = q;
-	out[o] = 0;
-}
-
-#define QI(name, buf) (quote((name), '"', (buf), sizeof(buf)), (buf))
-#define QL(name, buf) (quote((name), '\'', (buf), sizeof(buf)), (buf))
+/* Names come from catalogs or the operator: quoted, never trusted. */
+#define QI(name, buf) strq_quote((name), '"', (buf), sizeof(buf))
+#define QL(name, buf) strq_quote((name), '\'', (buf), sizeof(buf))
 
 static bool is_t(const char *v)
 {

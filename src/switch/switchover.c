@@ -83,6 +83,7 @@
 #include "switch/sw_persist.h"
 #include "switch/sw_session.h"
 #include "switch/swc.h"
+#include "util/strq.h"
 
 /* The switchover state kept across jobs: the running one and the last
  * report (SHOW SWITCHOVER). */
@@ -363,15 +364,12 @@ bool sw_ask_sql(sw_job_t *j, swc_t *c, const char *sql)
 
 void sw_note(sw_job_t *j, const char *fmt, ...)
 {
-	size_t off = strlen(j->detail);
-	if (off && off + 2 < sizeof(j->detail)) {
-		memcpy(j->detail + off, "; ", 3);
-		off += 2;
-	}
+	char line[sizeof(j->detail)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(j->detail + off, sizeof(j->detail) - off, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	strq_appendf(j->detail, sizeof(j->detail), "%s", line);
 }
 
 static void on_soft(swc_t *c, PGresult *res, const char *err, void *arg)

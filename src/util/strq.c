@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "util/strq.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 const char *strq_unquote(const char *p, char q, char *out, size_t cap)
 {
 	size_t n = 0;
@@ -20,4 +24,38 @@ const char *strq_unquote(const char *p, char q, char *out, size_t cap)
 		return NULL;
 	out[n] = 0;
 	return p + 1;
+}
+
+char *strq_quote(const char *s, char q, char *out, size_t cap)
+{
+	size_t o = 0;
+	if (cap < 3) {
+		if (cap)
+			out[0] = 0;
+		return out;
+	}
+	out[o++] = q;
+	for (const char *p = s; *p && o + 3 < cap; p++) {
+		if (*p == q)
+			out[o++] = q;
+		out[o++] = *p;
+	}
+	out[o++] = q;
+	out[o] = 0;
+	return out;
+}
+
+void strq_appendf(char *dst, size_t cap, const char *fmt, ...)
+{
+	size_t off = strlen(dst);
+	if (off && off + 2 < cap) {
+		memcpy(dst + off, "; ", 3);
+		off += 2;
+	}
+	if (off >= cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(dst + off, cap - off, fmt, ap);
+	va_end(ap);
 }

@@ -13,4 +13,13 @@
  */
 const char *strq_unquote(const char *p, char q, char *out, size_t cap);
 
+/* S quoted with Q, a Q inside doubled, into OUT (CAP bytes, at least 3);
+ * cut short (still closed) if it does not fit. Returns OUT. */
+char *strq_quote(const char *s, char q, char *out, size_t cap);
+
+/* Append to the NUL-terminated text in DST (CAP bytes), with "; " before
+ * it unless DST is empty; truncated if it does not fit. */
+void strq_appendf(char *dst, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif
