@@ -580,7 +580,7 @@ void pool_group_freed(pool_t *p)
 {
 	pool_t *h = p->plain ? p->plain : p;
 	pool_t *v[3] = {h, h->repl[0], h->repl[1]};
-	if (h->launching || h->db->frozen)
+	if (h->launching)
 		return;
 	for (int i = 0; i < 3; i++)
 		if (v[i] && v[i]->waiting_clients.count > 0)
@@ -839,6 +839,11 @@ void pool_launch(pool_t *p)
 	/* PAUSE closes servers as they come free: one opened meanwhile
 	 * would only be closed again, and the PAUSE would never finish. */
 	if (p->db->paused || ctx->paused_all)
+		return;
+	/* A switchover's freeze: a server opened now would go to the old
+	 * primary. The target's are pre-warmed apart (pool_prewarm), and
+	 * pool_db_thaw() launches for whoever is still queued. */
+	if (p->db->frozen)
 		return;
 	if (p->login_error &&
 	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
