@@ -287,8 +287,9 @@ static bool client_passable(const client_t *c)
 
 static bool server_passable(const server_t *s)
 {
-	return s->connected && !s->io.tls && !s->parked && !s->auth_lookup &&
-	       !s->repl_client && s->pool->replication == POOL_REPL_NONE &&
+	return s->connected && !s->io.tls && !server_parked(s) &&
+	       !s->auth_lookup && !s->repl_client &&
+	       s->pool->replication == POOL_REPL_NONE &&
 	       (!s->link || client_passable(s->link));
 }
 

@@ -273,16 +273,24 @@ static void server_row(client_t *c, server_t *s, const char *sock_state)
 	row_t r;
 	char ptr[32], link[32], tlsbuf[128];
 	static const char *const names[] = {
-		"",	"",	  "new",	   "idle",	    "active",
-		"used", "tested", "active_cancel", "being_canceled"};
+		[SV_FREE] = "",
+		[SV_JUSTFREE] = "",
+		[SV_LOGIN] = "new",
+		[SV_IDLE] = "idle",
+		[SV_ACTIVE] = "active",
+		[SV_USED] = "used",
+		[SV_TESTED] = "tested",
+		[SV_CANCEL] = "active_cancel",
+		[SV_BEING_CANCELED] = "being_canceled",
+		[SV_PARKED_LOGIN] = "parked",
+		[SV_PARKED] = "parked",
+	};
 	row_init(&r);
 	put_s(&r, "S");
 	put_s(&r, s->pool->user->name);
 	put_s(&r, s->pool->db->name);
 	put_s(&r, repl_name((int)s->pool->replication));
-	put_s(&r, sock_state  ? sock_state
-		  : s->parked ? "parked"
-			      : names[s->state]);
+	put_s(&r, sock_state ? sock_state : names[s->state]);
 	put_s(&r, s->addr.host);
 	put_i(&r, s->addr.port);
 	put_s(&r, s->local.host);
@@ -291,8 +299,9 @@ static void server_row(client_t *c, server_t *s, const char *sock_state)
 	put_time(&r, s->request_us);
 	put_i(&r, 0);
 	put_i(&r, 0);
-	put_i(&r, !s->parked && (s->dirty ||
-				 s->generation != s->pool->db->generation));
+	put_i(&r,
+	      !server_parked(s) &&
+		      (s->dirty || s->generation != s->pool->db->generation));
 	snprintf(ptr, sizeof(ptr), "%p", (void *)s);
 	snprintf(link, sizeof(link), "%p", (void *)s->link);
 	put_s(&r, ptr);

@@ -48,6 +48,19 @@ void conn_vars_free(pgs_ctx_t *ctx);
 void client_log(client_t *c, int lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A switchover's pre-warm (SV_PARKED_LOGIN or SV_PARKED): not the
+ * pool's, so its failures and its close are not the pool's either. */
+static inline bool server_parked(const server_t *s)
+{
+	return s->state == SV_PARKED_LOGIN || s->state == SV_PARKED;
+}
+
+/* Connecting, authenticating or running connect_query, parked or not. */
+static inline bool server_logging_in(const server_t *s)
+{
+	return s->state == SV_LOGIN || s->state == SV_PARKED_LOGIN;
+}
+
 server_t *server_launch(pool_t *p);
 /* A replication client's own server: logs in with the client's
  * replication and session parameters, then is linked to it. */

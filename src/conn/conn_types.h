@@ -31,9 +31,11 @@
  *               way: not handed out until they are done, so a late cancel
  *               cannot hit the next client's query
  *   SV_JUSTFREE closed, freed after this loop iteration
- * A switchover's pre-warmed server has `parked` set: it goes through
- * SV_LOGIN and SV_IDLE on its pool's parked list, handed out to nobody,
- * until the switch adopts it (or an abort closes it).
+ *   SV_PARKED_LOGIN a switchover's pre-warm to its target, logging in
+ *   SV_PARKED   pre-warmed and logged in, handed out to nobody, not
+ *               counted in the pool's servers, until the switch adopts
+ *               it (SV_IDLE; SV_LOGIN if still logging in) or an abort
+ *               closes it. Both parked states are the parked list.
  */
 #ifndef PGSWITCH_CONN_TYPES_H
 #define PGSWITCH_CONN_TYPES_H
@@ -105,6 +107,8 @@ typedef enum server_state {
 	SV_TESTED,
 	SV_CANCEL,
 	SV_BEING_CANCELED,
+	SV_PARKED_LOGIN,
+	SV_PARKED,
 } server_state_t;
 
 /* TLS toward a server, during its login. */
@@ -351,7 +355,6 @@ struct server {
 	uint32_t resync_mask;
 	bool in_copy;
 	bool ready_pending; /* released idle; serve the queue after flush */
-	bool parked;	    /* pre-warmed for a switchover, not usable yet */
 	bool resolving;	    /* its host name is being looked up: no socket */
 	/* Extended-protocol messages forwarded since the last Sync: the
 	 * server is mid-batch, not between transactions. */

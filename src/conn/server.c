@@ -124,7 +124,7 @@ static void log_unresolved(pool_t *p, const char *host, int port)
 }
 
 static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
-			    int port, server_state_t st, bool parked)
+			    int port, server_state_t st)
 {
 	const cfg_t *cfg = ctx->cfg;
 	char err[256] = "";
@@ -137,7 +137,7 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 		/* As a connect that failed later: queued clients keep
 		 * waiting and the next try is after server_login_retry (on
 		 * the next host of a list), as in PgBouncer. */
-		if (p && !parked && st != SV_CANCEL) {
+		if (p && st == SV_LOGIN) {
 			pool_db_host_failed(p->db);
 			pool_login_unreachable(p, fd == -3
 							  ? "server DNS lookup "
@@ -166,7 +166,6 @@ static server_t *server_new(pgs_ctx_t *ctx, pool_t *p, const char *host,
 	s->connect_us = s->request_us = ev_now_us(ctx->loop);
 	s->tx_status = 'I';
 	s->io.want_read = true;
-	s->parked = parked;
 	s->resolving = fd == -2;
 	if (s->resolving)
 		s->io.fd = -1;
@@ -190,7 +189,7 @@ void server_resolved(server_t *s)
 		 * (the next host of a list) after server_login_retry. */
 		server_log(s, LOG_WARNING, "%s", err);
 		pool_db_host_failed(s->pool->db);
-		if (!s->parked)
+		if (!server_parked(s))
 			pool_login_unreachable(s->pool,
 					       "server DNS lookup failed");
 		server_close(s, "server DNS lookup failed");
@@ -213,7 +212,7 @@ server_t *server_launch(pool_t *p)
 	/* host=a,b: each new connection takes the next host, so a host that
 	 * is down is skipped by the next attempt (load_balance_hosts). */
 	const char *h = pool_db_next_host(db, host, sizeof(host));
-	server_t *s = server_new(ctx, p, h, db->port, SV_LOGIN, false);
+	server_t *s = server_new(ctx, p, h, db->port, SV_LOGIN);
 	if (!s)
 		return NULL;
 	s->generation = p->db->generation;
@@ -234,7 +233,7 @@ server_t *server_launch_repl(pool_t *p, client_t *c)
 
 server_t *server_prewarm(pool_t *p, const char *host, int port)
 {
-	return server_new(p->ctx, p, host, port, SV_LOGIN, true);
+	return server_new(p->ctx, p, host, port, SV_PARKED_LOGIN);
 }
 
 server_t *server_launch_cancel(pool_t *p, client_t *req, server_t *target)
@@ -244,8 +243,8 @@ server_t *server_launch_cancel(pool_t *p, client_t *req, server_t *target)
 	 * and no lookup is needed. */
 	const char *host = target->addr.unix_sock ? target->target_host
 						  : target->addr.host;
-	server_t *s = server_new(p->ctx, p, host, target->target_port,
-				 SV_CANCEL, false);
+	server_t *s =
+		server_new(p->ctx, p, host, target->target_port, SV_CANCEL);
 	if (!s)
 		return NULL;
 	s->cancel_req = req;
@@ -259,8 +258,8 @@ void server_cancel(pgs_ctx_t *ctx, server_t *target)
 	 * host of a list or of a name with several addresses. */
 	const char *host = target->addr.unix_sock ? target->target_host
 						  : target->addr.host;
-	server_t *s = server_new(ctx, NULL, host, target->target_port,
-				 SV_CANCEL, false);
+	server_t *s =
+		server_new(ctx, NULL, host, target->target_port, SV_CANCEL);
 	if (!s)
 		return;
 	s->cancel_pid = target->be_pid;
@@ -324,7 +323,8 @@ static void close_logged(server_t *s, const char *reason)
 		s->repl_client = NULL;
 	}
 	server_state_t old = s->state;
-	if (s->pool && old != SV_CANCEL && !s->parked) {
+	bool parked = server_parked(s);
+	if (s->pool && old != SV_CANCEL && !parked) {
 		s->pool->db->server_count--;
 		s->pool->user->server_count--;
 	}
@@ -350,10 +350,10 @@ static void close_logged(server_t *s, const char *reason)
 		pool_cancel_done(s->pool, s->cancel_of);
 		return;
 	}
-	if (s->pool && !s->parked && !s->pool->db->frozen &&
+	if (s->pool && !parked && !s->pool->db->frozen &&
 	    s->pool->waiting_cancel_clients.count > 0)
 		pool_cancel_launch(s->pool);
-	if (s->pool && !s->parked)
+	if (s->pool && !parked)
 		pool_group_freed(s->pool);
 }
 
@@ -448,7 +448,7 @@ static void login_refused(server_t *s, const char *sev, const char *sqlstate,
 	snprintf(copy, sizeof(copy), "%s", msg);
 	server_log(s, LOG_WARNING, "server login failed: %s %s", sev, copy);
 	pool_db_host_failed(p->db);
-	if (!s->parked)
+	if (!server_parked(s))
 		pool_login_refused(p, sqlstate, copy);
 	server_close(s, "%s", copy);
 }
@@ -483,7 +483,7 @@ static void login_fail(server_t *s, const char *msg)
 	server_log(s, LOG_WARNING, "server login failed: %s", copy);
 	/* Record the failure first so the close does not relaunch. A
 	 * pre-warmed connection fails alone: its pool still serves. */
-	if (!s->parked)
+	if (!server_parked(s))
 		pool_login_failed(p, copy);
 	server_close(s, "server login failed: %s", copy);
 }
@@ -497,7 +497,7 @@ static void connect_fail(server_t *s, const char *msg)
 	pool_t *p = s->pool;
 	pool_db_host_failed(p->db);
 	server_log(s, LOG_WARNING, "server login failed: %s", msg);
-	if (!s->parked)
+	if (!server_parked(s))
 		pool_login_unreachable(p, msg);
 	server_close(s, "connect failed");
 }
@@ -692,7 +692,7 @@ static void note_param(server_t *s, const uint8_t *body, uint32_t len,
 			s->link->vars[v] = istr_ref(s->vars[v]);
 		}
 	}
-	if (s->state == SV_LOGIN && s->nparams < 32) {
+	if (server_logging_in(s) && s->nparams < 32) {
 		s->pnames[s->nparams] = strdup(name);
 		s->pvalues[s->nparams] = strdup(val);
 		s->nparams++;
@@ -722,11 +722,11 @@ static void login_done(server_t *s)
 		s->swallow_rfq++;
 		return;
 	}
-	if (s->parked) {
+	if (s->state == SV_PARKED_LOGIN) {
 		/* Pre-warmed: ready, but parked until the switchover adopts
 		 * it (its welcome is the target's, not the pool's yet). */
 		free_login_params(s);
-		pool_server_state(s, SV_IDLE);
+		pool_server_state(s, SV_PARKED);
 		return;
 	}
 	if (!p->welcome_ready || s->repl_client)
@@ -898,7 +898,7 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 	pgp_rd_init(&r, body, m->len);
 	switch (m->type) {
 	case 'R':
-		if (s->state == SV_LOGIN)
+		if (server_logging_in(s))
 			handle_auth(s, &r);
 		return;
 	case 'S':
@@ -911,7 +911,7 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 	case 'E': {
 		const char *msg = pgp_error_field(body, m->len, 'M');
 		const char *sev = pgp_error_field(body, m->len, 'S');
-		if (s->state == SV_LOGIN &&
+		if (server_logging_in(s) &&
 		    s->auth_done != SV_LOGIN_CONNECT_QUERY) {
 			login_error(s, body, m->len);
 			return;
@@ -957,7 +957,7 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 		 * (PgBouncer keeps such a server); a failed reset does not
 		 * leave it clean. */
 		if ((s->state == SV_TESTED && !s->checking) ||
-		    (s->state == SV_LOGIN &&
+		    (server_logging_in(s) &&
 		     s->auth_done != SV_LOGIN_CONNECT_QUERY))
 			s->dirty = true;
 		return;
@@ -976,7 +976,7 @@ static void handle_own_msg(server_t *s, const pgp_msg_t *m, const uint8_t *body)
 			auth_lookup_done(s);
 			return;
 		}
-		if (s->state == SV_LOGIN) {
+		if (server_logging_in(s)) {
 			login_done(s);
 		} else if (s->state == SV_TESTED) {
 			s->checking = false;
@@ -1463,7 +1463,7 @@ static bool read_input(server_t *s)
 		return true;
 	if (s->state == SV_CANCEL)
 		server_close(s, "successfully sent cancel request");
-	else if (s->state == SV_LOGIN)
+	else if (server_logging_in(s))
 		connect_fail(s, "server closed the connection during login");
 	else
 		server_close(s, "server conn crashed?");

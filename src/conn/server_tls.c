@@ -35,7 +35,7 @@ void server_tls_start(server_t *s)
 static void tls_failed(server_t *s, const char *what, const char *err)
 {
 	server_log(s, LOG_WARNING, "%s: %s", what, err);
-	if (s->pool && !s->parked)
+	if (s->pool && !server_parked(s))
 		pool_connect_failed(s->pool);
 	server_close(s, "%s: %s", what, err);
 }

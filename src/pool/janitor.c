@@ -183,11 +183,11 @@ static void check_servers(pool_t *p, int64_t now)
 		statlist_for_each_safe(n, tmp, logins[i])
 		{
 			server_t *s = list_entry(n, server_t, node);
-			if (s->state != SV_LOGIN ||
+			if (!server_logging_in(s) ||
 			    !over(now, s->connect_us,
 				  cfg->server_connect_timeout))
 				continue;
-			if (!s->parked)
+			if (s->state == SV_LOGIN)
 				pool_login_unreachable(p, "connect timeout");
 			server_close(s, "connect timeout");
 		}

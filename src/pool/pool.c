@@ -35,9 +35,19 @@ static const char *const cl_names[] = {
 	[CL_WAITING] = "waiting",
 	[CL_ACTIVE] = "active",
 };
-static const char *const sv_names[] = {"free",	 "justfree", "login",
-				       "idle",	 "active",   "used",
-				       "tested", "cancel"};
+static const char *const sv_names[] = {
+	[SV_FREE] = "free",
+	[SV_JUSTFREE] = "justfree",
+	[SV_LOGIN] = "login",
+	[SV_IDLE] = "idle",
+	[SV_ACTIVE] = "active",
+	[SV_USED] = "used",
+	[SV_TESTED] = "tested",
+	[SV_CANCEL] = "cancel",
+	[SV_BEING_CANCELED] = "being_canceled",
+	[SV_PARKED_LOGIN] = "parked_login",
+	[SV_PARKED] = "parked",
+};
 
 const char *client_state_name(client_state_t st)
 {
@@ -351,8 +361,6 @@ static statlist_t *client_list(client_t *c, client_state_t st)
 static statlist_t *server_list(server_t *s, server_state_t st)
 {
 	pool_t *p = s->pool;
-	if (s->parked && (st == SV_LOGIN || st == SV_IDLE))
-		return &p->parked_servers;
 	switch (st) {
 	case SV_LOGIN:
 		return &p->login_servers;
@@ -368,6 +376,9 @@ static statlist_t *server_list(server_t *s, server_state_t st)
 		return p ? &p->cancel_servers : &s->ctx->cancel_servers;
 	case SV_BEING_CANCELED:
 		return &p->canceled_servers;
+	case SV_PARKED_LOGIN:
+	case SV_PARKED:
+		return &p->parked_servers;
 	case SV_JUSTFREE:
 		return &s->ctx->justfree_servers;
 	default:
@@ -401,6 +412,17 @@ void pool_server_state(server_t *s, server_state_t st)
 		   server_state_name(st));
 	/* An idle server serves nobody: its client was unlinked first. */
 	PGS_ASSERT(st != SV_IDLE || !s->link, server_state_name(st));
+	/* A pre-warm is born parked and leaves only by its login ending,
+	 * its adoption (pool_adopt_parked) or its close. */
+	PGS_ASSERT(st != SV_PARKED_LOGIN || s->state == SV_FREE,
+		   server_state_name(st));
+	PGS_ASSERT(st != SV_PARKED || s->state == SV_PARKED_LOGIN,
+		   server_state_name(st));
+	PGS_ASSERT(s->state != SV_PARKED_LOGIN || st == SV_PARKED ||
+			   st == SV_LOGIN || st == SV_JUSTFREE,
+		   server_state_name(st));
+	PGS_ASSERT(s->state != SV_PARKED || st == SV_IDLE || st == SV_JUSTFREE,
+		   server_state_name(st));
 	statlist_t *from = server_list(s, s->state);
 	if (from)
 		statlist_remove(from, &s->node);
@@ -580,7 +602,7 @@ void pool_group_freed(pool_t *p)
 {
 	pool_t *h = p->plain ? p->plain : p;
 	pool_t *v[3] = {h, h->repl[0], h->repl[1]};
-	if (h->launching || h->db->frozen)
+	if (h->launching)
 		return;
 	for (int i = 0; i < 3; i++)
 		if (v[i] && v[i]->waiting_clients.count > 0)
@@ -839,6 +861,11 @@ void pool_launch(pool_t *p)
 	/* PAUSE closes servers as they come free: one opened meanwhile
 	 * would only be closed again, and the PAUSE would never finish. */
 	if (p->db->paused || ctx->paused_all)
+		return;
+	/* A switchover's freeze: a server opened now would go to the old
+	 * primary. The target's are pre-warmed apart (pool_prewarm), and
+	 * pool_db_thaw() launches for whoever is still queued. */
+	if (p->db->frozen)
 		return;
 	if (p->login_error &&
 	    now - p->last_login_fail_us < cfg->server_login_retry * 1000)
@@ -1115,8 +1142,8 @@ int pool_parked_count(pgs_ctx_t *ctx, pool_db_t *db, int *logging_in)
 		k += p->parked_servers.count;
 		for (m = p->parked_servers.head.next;
 		     m != &p->parked_servers.head; m = m->next)
-			if (list_entry(m, server_t, node)->state == SV_LOGIN)
-				login++;
+			login += list_entry(m, server_t, node)->state ==
+				 SV_PARKED_LOGIN;
 	}
 	if (logging_in)
 		*logging_in = login;
@@ -1142,16 +1169,11 @@ static void settle_parked(pgs_ctx_t *ctx, pool_db_t *db, bool adopt,
 				server_close(s, "%s", reason);
 				continue;
 			}
-			/* Leave the parked list before the flag changes which
-			 * list the state maps to. */
-			server_state_t st = s->state;
-			statlist_remove(&p->parked_servers, &s->node);
-			s->state = SV_FREE;
-			s->parked = false;
 			s->generation = db->generation;
 			db->server_count++;
 			p->user->server_count++;
-			pool_server_state(s, st);
+			pool_server_state(s, s->state == SV_PARKED ? SV_IDLE
+								   : SV_LOGIN);
 		}
 	}
 }

@@ -48,9 +48,12 @@ void pool_db_thaw(pgs_ctx_t *ctx, pool_db_t *db, pool_hold_cb hold, void *arg)
 			c->held_us = 0;
 		}
 	}
+	/* pool_launch() opened nothing while frozen: the queue gets its
+	 * servers here, not at the janitor's next tick. */
 	for_each_pool_of(ctx, db, p)
 	{
-		pool_kick(p);
+		if (p->waiting_clients.count > 0)
+			pool_kick(p);
 		statlist_for_each_safe(m, tmp, &p->active_clients)
 		{
 			client_t *c = list_entry(m, client_t, node);

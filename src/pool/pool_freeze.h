@@ -19,7 +19,8 @@
 typedef void (*pool_hold_cb)(void *arg, int64_t since_us);
 
 /* New transactions of DB queue (latency, not errors); a session is held
- * at its next transaction boundary. */
+ * at its next transaction boundary. No server of DB is launched until
+ * the thaw (the switchover's pre-warm goes around: pool_prewarm). */
 void pool_db_freeze(pool_db_t *db);
 /* End the freeze: HOLD (may be NULL) hears of each held client, then the
  * queue is served, moved sessions get their new server at once (LISTEN

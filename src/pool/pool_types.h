@@ -117,8 +117,8 @@ struct pool {
 	statlist_t used_servers;    /* SV_USED */
 	statlist_t tested_servers;  /* SV_TESTED */
 	statlist_t login_servers;   /* SV_LOGIN */
-	/* Pre-warmed for a switchover target (SV_LOGIN or SV_IDLE, parked
-	 * set): not handed out, not counted, until adopted. */
+	/* Pre-warmed for a switchover target (SV_PARKED_LOGIN, SV_PARKED):
+	 * not handed out, not counted, until adopted. */
 	statlist_t parked_servers;
 	/* CancelRequests for this pool's clients (PgBouncer's lists): the
 	 * requests, the connections carrying them (SV_CANCEL), and servers
