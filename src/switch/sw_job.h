@@ -173,6 +173,8 @@ void sw_lg_fenced(sw_job_t *j);
  * subscribes (so lifting the fence leaves one writable side). */
 const char *sw_lg_target_check_sql(void);
 void sw_lg_free(sw_job_t *j);
+/* The logical phases' sub-step, by name. */
+const char *sw_lg_step_name(const sw_job_t *j);
 
 #define sw_val(j, row, col) swc_value((j)->res, (row), (col))
 

@@ -732,3 +732,28 @@ void sw_lg_free(sw_job_t *j)
 	free(j->lg.seqs);
 	j->lg.tables = j->lg.seqs = NULL;
 }
+
+const char *sw_lg_step_name(const sw_job_t *j)
+{
+	static const char *const pre[] = {
+		"ask target",	     "target answered",
+		"old side answered", "sequences checked",
+		"long xact checked", "fence reset",
+		"reloaded",	     "set up"};
+	static const char *const hand[] = {"make slot", "slot made",
+					   "handed over"};
+	static const char *const rev[] = {"subscribe back", "subscribed",
+					  "slot checked"};
+	int st = j->step;
+	switch (j->state) {
+	case SW_PREFLIGHT:
+		return st >= 0 && st <= LP_SET_UP ? pre[st] : "set up";
+	case SW_HANDOVER:
+		return st >= 0 && st <= LH_HANDED ? hand[st] : "handed over";
+	case SW_REVERSE:
+		return st >= 0 && st <= LR_SLOT_CHECKED ? rev[st]
+							: "slot checked";
+	default:
+		return "-";
+	}
+}

@@ -163,6 +163,58 @@ typedef enum abort_step {
 	AB_LIFTED,
 } abort_step_t;
 
+static const char *pf_name(pf_step_t st)
+{
+	static const char *const n[] = {"ask target", "target answered",
+					"old side answered",
+					"long xact checked"};
+	return st >= 0 && st <= PF_LONG_XACT ? n[st] : "?";
+}
+
+static const char *pw_name(pw_step_t st)
+{
+	return st == PW_START	  ? "start"
+	       : st == PW_FLUSHED ? "flushed"
+				  : "replayed";
+}
+
+static const char *fence_name(fence_step_t st)
+{
+	static const char *const n[] = {"read only", "reload", "terminate",
+					"flush", "lsn"};
+	return st >= 0 && st <= FE_LSN ? n[st] : "?";
+}
+
+static const char *abort_name(abort_step_t st)
+{
+	static const char *const n[] = {"reset", "reload", "lifted"};
+	return st >= 0 && st <= AB_LIFTED ? n[st] : "?";
+}
+
+/* Where in its phase a job is, for the log of a failure. */
+static const char *step_name(const sw_job_t *j)
+{
+	bool logical = j->o.mode == SW_MODE_LOGICAL;
+	switch (j->state) {
+	case SW_PREFLIGHT:
+		return logical ? sw_lg_step_name(j) : pf_name(j->step);
+	case SW_PREWARM:
+		return pw_name(j->step);
+	case SW_FENCE:
+		return fence_name(j->step);
+	case SW_CATCHUP:
+	case SW_PROMOTE:
+		return j->step >= CU_POLLED ? "polled" : "entered";
+	case SW_HANDOVER:
+	case SW_REVERSE:
+		return sw_lg_step_name(j);
+	case SW_ABORTING:
+		return abort_name(j->step);
+	default:
+		return "-";
+	}
+}
+
 const char *sw_state_name(sw_state_t st)
 {
 	return st >= 0 && st < SW_NSTATES ? sw_names[st] : "?";
@@ -1011,6 +1063,8 @@ void sw_fail(sw_job_t *j, const char *fmt, ...)
 	log_msg(&j->ctx->log,
 		j->lift_only && !j->done ? LOG_DEBUG : LOG_WARNING,
 		"switchover %s: %s", j->db, j->detail);
+	log_msg(&j->ctx->log, LOG_DEBUG, "switchover %s: failed in %s at %s",
+		j->db, sw_state_name(j->state), step_name(j));
 	if (j->promoted) {
 		/* Past the point of no return: keep polling the target. */
 		sw_later(j, 5);
