@@ -699,19 +699,6 @@ static void note_param(server_t *s, const uint8_t *body, uint32_t len,
 	}
 }
 
-const char *server_login_step_name(server_login_step_t st)
-{
-	switch (st) {
-	case SV_LOGIN_AUTHENTICATING:
-		return "authenticating";
-	case SV_LOGIN_AUTHENTICATED:
-		return "authenticated";
-	case SV_LOGIN_CONNECT_QUERY:
-		return "connect_query";
-	}
-	return "?";
-}
-
 static void login_done(server_t *s)
 {
 	pool_t *p = s->pool;

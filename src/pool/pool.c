@@ -54,6 +54,19 @@ const char *client_state_name(client_state_t st)
 	return cl_names[st];
 }
 
+const char *server_login_step_name(server_login_step_t st)
+{
+	switch (st) {
+	case SV_LOGIN_AUTHENTICATING:
+		return "authenticating";
+	case SV_LOGIN_AUTHENTICATED:
+		return "authenticated";
+	case SV_LOGIN_CONNECT_QUERY:
+		return "connect_query";
+	}
+	return "?";
+}
+
 const char *server_state_name(server_state_t st)
 {
 	return sv_names[st];

@@ -120,6 +120,42 @@ typedef struct sw_job {
 	char persisted[512];
 } sw_job_t;
 
+/* The phases' sub-steps: a query's result moves j->step on by one, so
+ * each enum counts the results its phase has had. */
+typedef enum pf_step {
+	PF_ASK_TARGET, /* target: in recovery, system id, replay LSN */
+	PF_TARGET,     /* ... answered; old side: same system, lag */
+	PF_OLD,	       /* ... answered; old side: the oldest transaction */
+	PF_LONG_XACT,  /* ... answered: dry run, or the pre-warm */
+} pf_step_t;
+
+typedef enum pw_step {
+	PW_START,    /* logins to the target; flush the old side */
+	PW_FLUSHED,  /* the flush LSN known; poll the target for it */
+	PW_REPLAYED, /* (and on) the target's answers */
+} pw_step_t;
+
+typedef enum fence_step {
+	FE_READ_ONLY, /* ALTER SYSTEM default_transaction_read_only */
+	FE_RELOAD,
+	FE_TERMINATE, /* other client backends */
+	FE_FLUSH,     /* the synchronous commit that gives the fence LSN */
+	FE_LSN,
+} fence_step_t;
+
+/* Catch-up and promote: entered at CU_ENTERED, CU_POLLED on for each
+ * answer of the poll. */
+typedef enum cu_step { CU_ENTERED = 1, CU_POLLED = 2 } cu_step_t;
+
+typedef enum abort_step {
+	AB_RESET, /* ALTER SYSTEM RESET default_transaction_read_only */
+	AB_RELOAD,
+	AB_LIFTED,
+} abort_step_t;
+
+/* Where in its phase a job is (sw_report.c), for the log of a failure. */
+const char *sw_step_name(const sw_job_t *j);
+
 /* A query on control connection C; its result comes back through
  * sw_advance() with j->res set and j->step advanced. False: the job
  * failed (already reported). */

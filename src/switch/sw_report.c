@@ -2,7 +2,8 @@
 /*
  * sw_report.c - SHOW SWITCHOVER's rows: a job's report, a fence a stopped
  * pgswitch left behind, and switchover_state_file entries the config does
- * not agree with. Rows go out through the caller's callback.
+ * not agree with. Rows go out through the caller's callback. Also the
+ * names of the phases' sub-steps, for the log.
  */
 #include <stdio.h>
 #include <string.h>
@@ -131,5 +132,57 @@ void sw_overlay_rows(const cfg_t *cfg, const char *only, sw_row_cb cb,
 			NULL,	 tgt,	    cfg->switchover_state_file,
 			NULL,	 NULL,	    NULL};
 		cb(arg, v, SW_REPORT_COLS);
+	}
+}
+
+static const char *pf_name(pf_step_t st)
+{
+	static const char *const n[] = {"ask target", "target answered",
+					"old side answered",
+					"long xact checked"};
+	return st >= 0 && st <= PF_LONG_XACT ? n[st] : "?";
+}
+
+static const char *pw_name(pw_step_t st)
+{
+	return st == PW_START	  ? "start"
+	       : st == PW_FLUSHED ? "flushed"
+				  : "replayed";
+}
+
+static const char *fence_name(fence_step_t st)
+{
+	static const char *const n[] = {"read only", "reload", "terminate",
+					"flush", "lsn"};
+	return st >= 0 && st <= FE_LSN ? n[st] : "?";
+}
+
+static const char *abort_name(abort_step_t st)
+{
+	static const char *const n[] = {"reset", "reload", "lifted"};
+	return st >= 0 && st <= AB_LIFTED ? n[st] : "?";
+}
+
+/* Where in its phase a job is, for the log of a failure. */
+const char *sw_step_name(const sw_job_t *j)
+{
+	bool logical = j->o.mode == SW_MODE_LOGICAL;
+	switch (j->state) {
+	case SW_PREFLIGHT:
+		return logical ? sw_lg_step_name(j) : pf_name(j->step);
+	case SW_PREWARM:
+		return pw_name(j->step);
+	case SW_FENCE:
+		return fence_name(j->step);
+	case SW_CATCHUP:
+	case SW_PROMOTE:
+		return j->step >= CU_POLLED ? "polled" : "entered";
+	case SW_HANDOVER:
+	case SW_REVERSE:
+		return sw_lg_step_name(j);
+	case SW_ABORTING:
+		return abort_name(j->step);
+	default:
+		return "-";
 	}
 }

@@ -130,91 +130,6 @@ static const char *const sw_names[SW_NSTATES] = {
 	"reverse", "done",    "aborting",
 };
 
-/* The phases' sub-steps: a query's result moves j->step on by one, so
- * each enum counts the results its phase has had. */
-typedef enum pf_step {
-	PF_ASK_TARGET, /* target: in recovery, system id, replay LSN */
-	PF_TARGET,     /* ... answered; old side: same system, lag */
-	PF_OLD,	       /* ... answered; old side: the oldest transaction */
-	PF_LONG_XACT,  /* ... answered: dry run, or the pre-warm */
-} pf_step_t;
-
-typedef enum pw_step {
-	PW_START,    /* logins to the target; flush the old side */
-	PW_FLUSHED,  /* the flush LSN known; poll the target for it */
-	PW_REPLAYED, /* (and on) the target's answers */
-} pw_step_t;
-
-typedef enum fence_step {
-	FE_READ_ONLY, /* ALTER SYSTEM default_transaction_read_only */
-	FE_RELOAD,
-	FE_TERMINATE, /* other client backends */
-	FE_FLUSH,     /* the synchronous commit that gives the fence LSN */
-	FE_LSN,
-} fence_step_t;
-
-/* Catch-up and promote: entered at CU_ENTERED, CU_POLLED on for each
- * answer of the poll. */
-typedef enum cu_step { CU_ENTERED = 1, CU_POLLED = 2 } cu_step_t;
-
-typedef enum abort_step {
-	AB_RESET, /* ALTER SYSTEM RESET default_transaction_read_only */
-	AB_RELOAD,
-	AB_LIFTED,
-} abort_step_t;
-
-static const char *pf_name(pf_step_t st)
-{
-	static const char *const n[] = {"ask target", "target answered",
-					"old side answered",
-					"long xact checked"};
-	return st >= 0 && st <= PF_LONG_XACT ? n[st] : "?";
-}
-
-static const char *pw_name(pw_step_t st)
-{
-	return st == PW_START	  ? "start"
-	       : st == PW_FLUSHED ? "flushed"
-				  : "replayed";
-}
-
-static const char *fence_name(fence_step_t st)
-{
-	static const char *const n[] = {"read only", "reload", "terminate",
-					"flush", "lsn"};
-	return st >= 0 && st <= FE_LSN ? n[st] : "?";
-}
-
-static const char *abort_name(abort_step_t st)
-{
-	static const char *const n[] = {"reset", "reload", "lifted"};
-	return st >= 0 && st <= AB_LIFTED ? n[st] : "?";
-}
-
-/* Where in its phase a job is, for the log of a failure. */
-static const char *step_name(const sw_job_t *j)
-{
-	bool logical = j->o.mode == SW_MODE_LOGICAL;
-	switch (j->state) {
-	case SW_PREFLIGHT:
-		return logical ? sw_lg_step_name(j) : pf_name(j->step);
-	case SW_PREWARM:
-		return pw_name(j->step);
-	case SW_FENCE:
-		return fence_name(j->step);
-	case SW_CATCHUP:
-	case SW_PROMOTE:
-		return j->step >= CU_POLLED ? "polled" : "entered";
-	case SW_HANDOVER:
-	case SW_REVERSE:
-		return sw_lg_step_name(j);
-	case SW_ABORTING:
-		return abort_name(j->step);
-	default:
-		return "-";
-	}
-}
-
 const char *sw_state_name(sw_state_t st)
 {
 	return st >= 0 && st < SW_NSTATES ? sw_names[st] : "?";
@@ -1064,7 +979,7 @@ void sw_fail(sw_job_t *j, const char *fmt, ...)
 		j->lift_only && !j->done ? LOG_DEBUG : LOG_WARNING,
 		"switchover %s: %s", j->db, j->detail);
 	log_msg(&j->ctx->log, LOG_DEBUG, "switchover %s: failed in %s at %s",
-		j->db, sw_state_name(j->state), step_name(j));
+		j->db, sw_state_name(j->state), sw_step_name(j));
 	if (j->promoted) {
 		/* Past the point of no return: keep polling the target. */
 		sw_later(j, 5);
