@@ -69,9 +69,12 @@ static void version(void)
 
 static void on_listen(ev_loop_t *loop, int fd, void *data, int mask)
 {
+	pgs_ctx_t *ctx = data;
 	(void)loop;
 	(void)mask;
-	client_accept(data, fd);
+	for (int i = 0; i < ctx->nlisteners; i++)
+		if (ctx->listeners[i].fd == fd)
+			client_accept(ctx, &ctx->listeners[i]);
 }
 
 static int add_listener(pgs_ctx_t *ctx, int fd, const char *desc)
@@ -82,6 +85,8 @@ static int add_listener(pgs_ctx_t *ctx, int fd, const char *desc)
 	}
 	pgs_listener_t *l = &ctx->listeners[ctx->nlisteners++];
 	l->fd = fd;
+	l->tcp = sock_is_tcp(fd);
+	l->burst = 1;
 	snprintf(l->desc, sizeof(l->desc), "%s", desc);
 	ev_io_set(ctx->loop, fd, EV_READ, on_listen, ctx);
 	log_msg(&ctx->log, LOG_LOG, "listening on %s", desc);
@@ -143,6 +148,8 @@ static int takeover_listener(pgs_ctx_t *ctx, int fd, const char *desc)
 		return -1;
 	pgs_listener_t *l = &ctx->listeners[ctx->nlisteners++];
 	l->fd = fd;
+	l->tcp = sock_is_tcp(fd);
+	l->burst = 1;
 	snprintf(l->desc, sizeof(l->desc), "%s", desc);
 	ev_io_set(ctx->loop, fd, EV_READ, on_listen, ctx);
 	return 0;

@@ -136,14 +136,60 @@ bool client_flush(client_t *c)
 	return true;
 }
 
-void client_accept(pgs_ctx_t *ctx, int lfd)
+static void tune_listeners(pgs_ctx_t *ctx, bool keepalive)
+{
+	for (int i = 0; i < ctx->nlisteners; i++)
+		if (ctx->listeners[i].tcp && ctx->listeners[i].fd >= 0)
+			sock_tune_listener(ctx->listeners[i].fd, keepalive);
+	ctx->listen_tuned = true;
+	ctx->listen_keepalive = keepalive;
+}
+
+/* Two system calls less per login: TCP_NODELAY and SO_KEEPALIVE come
+ * from the listener. Checked on the first socket accepted from a tuned
+ * listener, then trusted; the socket accepted when tcp_keepalive has
+ * changed (RELOAD, SET) retunes the listeners and gets them itself. */
+static void tune_accepted(pgs_ctx_t *ctx, int fd, const sock_opts_t *so)
+{
+	if (!ctx->listen_tuned || ctx->listen_keepalive != so->keepalive) {
+		tune_listeners(ctx, so->keepalive);
+		/* Both ways: it may carry the listener's old keepalive. */
+		sock_tune_listener(fd, so->keepalive);
+		sock_tune_accepted(fd, so);
+		return;
+	}
+	if (ctx->accept_inherit == SOCK_INHERIT_UNTESTED) {
+		ctx->accept_inherit =
+			sock_has_listener_tuning(fd, so->keepalive)
+				? SOCK_INHERIT_YES
+				: SOCK_INHERIT_NO;
+		log_msg(&ctx->log, LOG_DEBUG,
+			"accepted sockets inherit TCP_NODELAY and "
+			"SO_KEEPALIVE: %s",
+			sock_inherit_name(ctx->accept_inherit));
+	}
+	if (ctx->accept_inherit == SOCK_INHERIT_YES)
+		sock_tune_accepted(fd, so);
+	else
+		sock_tune(fd, so, true);
+}
+
+void client_accept(pgs_ctx_t *ctx, pgs_listener_t *l)
 {
 	const cfg_t *cfg = ctx->cfg;
-	for (int i = 0; i < 64; i++) {
+	uint64_t turn = ev_turn(ctx->loop);
+	if (l->last_turn + 1 != turn || l->burst < 1)
+		l->burst = 1;
+	else if (l->burst < 64)
+		l->burst *= 2;
+	l->last_turn = turn;
+	for (int i = 0; i < l->burst; i++) {
 		conn_addr_t peer;
-		int fd = sock_accept(lfd, &peer);
-		if (fd < 0)
+		int fd = sock_accept(l->fd, &peer);
+		if (fd < 0) {
+			l->burst = 1;
 			return;
+		}
 		client_t *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -157,7 +203,8 @@ void client_accept(pgs_ctx_t *ctx, int lfd)
 				  .keepintvl = cfg->tcp_keepintvl,
 				  .user_timeout_ms = cfg->tcp_user_timeout,
 				  .sndbuf = cfg->tcp_socket_buffer};
-		sock_tune(fd, &so, !peer.unix_sock);
+		if (!peer.unix_sock)
+			tune_accepted(ctx, fd, &so);
 		if (!peer.unix_sock && cfg->tcp_socket_buffer > 0)
 			c->io.send_max = (uint32_t)cfg->tcp_socket_buffer;
 		c->ctx = ctx;

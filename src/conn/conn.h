@@ -27,7 +27,8 @@
 #include "conn/conn_types.h"
 #include "util/log.h"
 
-void client_accept(pgs_ctx_t *ctx, int lfd);
+struct pgs_listener;
+void client_accept(pgs_ctx_t *ctx, struct pgs_listener *l);
 void client_close(client_t *c, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void client_process(client_t *c);

@@ -155,7 +155,10 @@ static void run_batch(pgs_ctx_t *ctx, conn_txq_ent_t *b, int n)
 			.fd = io->fd, .buf = buf_head(&io->obuf), .len = len};
 		res[k++] = -ECANCELED;
 	}
-	if (k > 0 && ctx->txq.txb &&
+	/* One send is one system call either way; send() skips the ring's
+	 * submission and completion work (a login's replies, a quiet
+	 * box's every reply). */
+	if (k > 1 && ctx->txq.txb &&
 	    net_txb_send(ctx->txq.txb, items, k, res) < 0) {
 		net_txb_destroy(ctx->txq.txb);
 		ctx->txq.txb = NULL;

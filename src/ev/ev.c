@@ -36,6 +36,7 @@ struct ev_loop {
 	ev_hook_cb after_iter;
 	void *after_iter_data;
 	int64_t now_us;
+	uint64_t turn;
 	bool stop;
 };
 
@@ -187,6 +188,11 @@ int64_t ev_now_us(ev_loop_t *l)
 	return l->now_us;
 }
 
+uint64_t ev_turn(ev_loop_t *l)
+{
+	return l->turn;
+}
+
 void ev_stop(ev_loop_t *l)
 {
 	l->stop = true;
@@ -231,6 +237,7 @@ void ev_run(ev_loop_t *l)
 	while (!l->stop) {
 		int n = epoll_wait(l->epfd, evs, EV_BATCH, next_timeout_ms(l));
 		l->now_us = ev_time_us();
+		l->turn++;
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {

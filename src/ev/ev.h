@@ -46,6 +46,9 @@ void ev_set_after_iter(ev_loop_t *loop, ev_hook_cb cb, void *data);
 
 /* Cached monotonic clock, refreshed every iteration. */
 int64_t ev_now_us(ev_loop_t *loop);
+/* How many times the loop has waited: what a callback sees in two
+ * consecutive turns tells a backlog from a steady trickle. */
+uint64_t ev_turn(ev_loop_t *loop);
 int64_t ev_time_us(void); /* uncached */
 
 void ev_run(ev_loop_t *loop);

@@ -222,14 +222,9 @@ int sock_connect_result(int fd, char *err, size_t errlen)
 	return 0;
 }
 
-void sock_tune(int fd, const sock_opts_t *o, bool tcp)
+static void tune_rest(int fd, const sock_opts_t *o)
 {
-	int one = 1;
-	if (!tcp)
-		return;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (o->keepalive) {
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 		if (o->keepcnt)
 			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &o->keepcnt,
 				   sizeof(int));
@@ -247,6 +242,66 @@ void sock_tune(int fd, const sock_opts_t *o, bool tcp)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(int));
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->sndbuf, sizeof(int));
 	}
+}
+
+void sock_tune(int fd, const sock_opts_t *o, bool tcp)
+{
+	int one = 1;
+	if (!tcp)
+		return;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o->keepalive)
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	tune_rest(fd, o);
+}
+
+void sock_tune_accepted(int fd, const sock_opts_t *o)
+{
+	tune_rest(fd, o);
+}
+
+const char *sock_inherit_name(sock_inherit_t s)
+{
+	switch (s) {
+	case SOCK_INHERIT_UNTESTED:
+		return "untested";
+	case SOCK_INHERIT_YES:
+		return "yes";
+	case SOCK_INHERIT_NO:
+		return "no";
+	}
+	return "?";
+}
+
+bool sock_is_tcp(int fd)
+{
+	int dom = 0;
+	socklen_t l = sizeof(dom);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0)
+		return false;
+	return dom == AF_INET || dom == AF_INET6;
+}
+
+void sock_tune_listener(int fd, bool keepalive)
+{
+	int one = 1, ka = keepalive ? 1 : 0;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &ka, sizeof(ka));
+}
+
+static int get_int(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+	if (getsockopt(fd, level, name, &v, &l) < 0)
+		return -1;
+	return v;
+}
+
+bool sock_has_listener_tuning(int fd, bool keepalive)
+{
+	return get_int(fd, IPPROTO_TCP, TCP_NODELAY) > 0 &&
+	       (get_int(fd, SOL_SOCKET, SO_KEEPALIVE) > 0) == keepalive;
 }
 
 void sock_local(int fd, conn_addr_t *a)

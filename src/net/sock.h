@@ -42,6 +42,29 @@ int sock_connect(const char *host, int port, const char *unix_dir,
 /* After a connect completes: 0, or -1 with ERR. */
 int sock_connect_result(int fd, char *err, size_t errlen);
 void sock_tune(int fd, const sock_opts_t *o, bool tcp);
+
+/*
+ * Linux gives an accepted socket its listener's TCP_NODELAY and
+ * SO_KEEPALIVE. Set on the listener (both ways, so a reload can turn
+ * keepalive off), they cost no system call per login; the first
+ * accepted socket checks that this kernel does so.
+ */
+typedef enum sock_inherit {
+	SOCK_INHERIT_UNTESTED,
+	SOCK_INHERIT_YES, /* tune only what the listener cannot carry */
+	SOCK_INHERIT_NO,  /* tune every accepted socket in full */
+} sock_inherit_t;
+
+const char *sock_inherit_name(sock_inherit_t s);
+/* A listening socket of the IPv4/IPv6 family (not a unix socket). */
+bool sock_is_tcp(int fd);
+/* Also for a socket already accepted: keepalive is set both ways. */
+void sock_tune_listener(int fd, bool keepalive);
+/* Whether FD carries TCP_NODELAY and SO_KEEPALIVE = KEEPALIVE. */
+bool sock_has_listener_tuning(int fd, bool keepalive);
+/* sock_tune() less TCP_NODELAY and SO_KEEPALIVE itself: what an
+ * accepted socket needs when it inherited those. */
+void sock_tune_accepted(int fd, const sock_opts_t *o);
 void sock_local(int fd, conn_addr_t *a);
 /* The other side of a connected socket (a socket taken over by -R). */
 void sock_peer(int fd, conn_addr_t *a);

@@ -20,6 +20,7 @@
 #include "conn/conn_types.h"
 #include "ev/ev.h"
 #include "metrics/stats_types.h"
+#include "net/sock.h"
 #include "util/buf.h"
 #include "util/istr.h"
 #include "util/list.h"
@@ -169,6 +170,12 @@ typedef enum pgs_shutdown {
 
 typedef struct pgs_listener {
 	int fd;
+	bool tcp;
+	/* Accepts per readiness: one, so a login at a time costs no
+	 * accept() that finds nothing; doubled (to 64) while the listener
+	 * stays readable turn after turn, which is a backlog. */
+	int burst;
+	uint64_t last_turn;
 	char desc[320]; /* "unix:" + a socket path */
 } pgs_listener_t;
 
@@ -205,6 +212,12 @@ struct pgs_ctx {
 
 	pgs_listener_t listeners[PGS_MAX_LISTENERS];
 	int nlisteners;
+	/* TCP listeners carry TCP_NODELAY and the SO_KEEPALIVE of
+	 * listen_keepalive (client.c retunes them when tcp_keepalive
+	 * changes, by RELOAD or SET); accept_inherit says whether accepted
+	 * sockets are seen to take them. */
+	bool listen_tuned, listen_keepalive;
+	sock_inherit_t accept_inherit;
 	int signal_fd;
 
 	list_node_t dbs;
