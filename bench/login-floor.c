@@ -14,7 +14,13 @@
  * -S asks two questions before it starts (the scale from pgbench_branches,
  * the partitioning of pgbench_accounts) and reads those columns.
  *
- *   cc -O2 -o login-floor bench/login-floor.c && ./login-floor PORT
+ * With a second argument it forwards instead of answering queries: every
+ * Query goes to PostgreSQL on 127.0.0.1:PGPORT over one connection opened
+ * at start (user postgres, database bench, trust), pipelined, and the
+ * replies go back in order. That is the least a pooler can do for the
+ * query, with none of what a pooler must do to hand servers out.
+ *
+ *   cc -O2 -o login-floor bench/login-floor.c && ./login-floor PORT [PGPORT]
  *
  * Listens on 127.0.0.1:PORT with TCP_DEFER_ACCEPT and TCP_NODELAY, as
  * both poolers do; one process, one epoll loop, no timers.
@@ -22,6 +28,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -33,19 +40,33 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_FD 65536
-#define IN_MAX 8192
+#define MAX_FD		 65536
+#define IN_MAX		 8192
 #define SSL_REQUEST_CODE 80877103u
 
 typedef enum { PHASE_STARTUP, PHASE_READY } phase_t;
 
 typedef struct {
 	phase_t phase;
+	uint32_t gen;
 	uint32_t len;
 	uint8_t in[IN_MAX];
 } floor_conn_t;
 
+/* Forwarding: the clients whose queries are in flight, in order. */
+#define FIFO_MAX 4096
+typedef struct {
+	int fd;
+	uint32_t gen;
+} waiter_t;
+
 static floor_conn_t *conns[MAX_FD];
+static uint32_t next_gen;
+static int server_fd = -1;
+static waiter_t fifo[FIFO_MAX];
+static unsigned fifo_head, fifo_tail;
+static uint8_t sin_buf[1 << 16];
+static size_t sin_len;
 static uint8_t welcome[1024], reply[256];
 static size_t welcome_len, reply_len;
 
@@ -85,7 +106,8 @@ static void build_replies(void)
 	uint8_t zero[8] = {0}, body[256];
 	size_t n = put_msg(welcome, 'R', zero, 4);
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-		size_t a = strlen(params[i][0]) + 1, b = strlen(params[i][1]) + 1;
+		size_t a = strlen(params[i][0]) + 1,
+		       b = strlen(params[i][1]) + 1;
 		memcpy(body, params[i][0], a);
 		memcpy(body + a, params[i][1], b);
 		n += put_msg(welcome + n, 'S', body, a + b);
@@ -108,9 +130,8 @@ static void build_replies(void)
 		k += sizeof(field);
 	}
 	n = put_msg(reply, 'T', body, k);
-	static const uint8_t row[] = {0, 3,    0,    0,    0,    2,
-				      '1', '0',  0xff, 0xff, 0xff, 0xff,
-				      0,   0,    0,    1,    '0'};
+	static const uint8_t row[] = {0,    3,	  0,	0, 0, 2, '1', '0', 0xff,
+				      0xff, 0xff, 0xff, 0, 0, 0, 1,   '0'};
 	n += put_msg(reply + n, 'D', row, sizeof(row));
 	n += put_msg(reply + n, 'C', "SELECT 1", 9);
 	reply_len = n + put_msg(reply + n, 'Z', "I", 1);
@@ -157,8 +178,14 @@ static bool consume(int fd, floor_conn_t *c)
 				break;
 			if (p[0] == 'X')
 				return false;
-			if (p[0] == 'Q')
+			if (p[0] == 'Q' && server_fd < 0)
 				send(fd, reply, reply_len, MSG_NOSIGNAL);
+			else if (p[0] == 'Q' &&
+				 fifo_tail - fifo_head < FIFO_MAX) {
+				send(server_fd, p, total, MSG_NOSIGNAL);
+				fifo[fifo_tail++ % FIFO_MAX] =
+					(waiter_t){.fd = fd, .gen = c->gen};
+			}
 		}
 		off += total;
 	}
@@ -181,13 +208,90 @@ static void on_readable(int ep, int fd)
 	}
 }
 
+/* Each reply ends with ReadyForQuery: up to it, the bytes are the oldest
+ * waiter's. */
+static void on_server_readable(void)
+{
+	for (;;) {
+		ssize_t r = recv(server_fd, sin_buf + sin_len,
+				 sizeof(sin_buf) - sin_len, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (r <= 0) {
+			fprintf(stderr, "login-floor: PostgreSQL went away\n");
+			exit(1);
+		}
+		sin_len += (size_t)r;
+		size_t off = 0, start = 0;
+		while (sin_len - off >= 5) {
+			size_t total = get32(sin_buf + off + 1) + 1;
+			if (sin_len - off < total)
+				break;
+			char type = (char)sin_buf[off];
+			off += total;
+			if (type != 'Z' || fifo_head == fifo_tail)
+				continue;
+			waiter_t w = fifo[fifo_head++ % FIFO_MAX];
+			if (conns[w.fd] && conns[w.fd]->gen == w.gen)
+				send(w.fd, sin_buf + start, off - start,
+				     MSG_NOSIGNAL);
+			start = off;
+		}
+		memmove(sin_buf, sin_buf + start, sin_len - start);
+		sin_len -= start;
+	}
+}
+
+static int connect_server(const char *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)atoi(port)),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	static const char params[] = "user\0postgres\0database\0bench\0";
+	uint8_t pkt[64];
+	uint32_t len = htonl(8 + sizeof(params)), proto = htonl(3u << 16);
+	memcpy(pkt, &len, 4);
+	memcpy(pkt + 4, &proto, 4);
+	memcpy(pkt + 8, params, sizeof(params));
+	send(fd, pkt, 8 + sizeof(params), 0);
+	/* Blocking until the first ReadyForQuery: trust, nothing to answer. */
+	for (;;) {
+		ssize_t r = recv(fd, sin_buf + sin_len,
+				 sizeof(sin_buf) - sin_len, 0);
+		if (r <= 0)
+			return -1;
+		sin_len += (size_t)r;
+		size_t off = 0;
+		while (sin_len - off >= 5 &&
+		       sin_len - off >= get32(sin_buf + off + 1) + 1) {
+			if (sin_buf[off] == 'E')
+				return -1;
+			if (sin_buf[off] == 'Z') {
+				sin_len = 0;
+				return fd;
+			}
+			off += get32(sin_buf + off + 1) + 1;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PORT\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s PORT [PGPORT]\n", argv[0]);
 		return 2;
 	}
 	build_replies();
+	if (argc == 3 && (server_fd = connect_server(argv[2])) < 0) {
+		fprintf(stderr,
+			"login-floor: cannot log in to PostgreSQL on %s\n",
+			argv[2]);
+		return 1;
+	}
 	int one = 1;
 	int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -204,11 +308,21 @@ int main(int argc, char **argv)
 	int ep = epoll_create1(0);
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls};
 	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+	if (server_fd >= 0) {
+		fcntl(server_fd, F_SETFL, O_NONBLOCK);
+		ev = (struct epoll_event){.events = EPOLLIN,
+					  .data.fd = server_fd};
+		epoll_ctl(ep, EPOLL_CTL_ADD, server_fd, &ev);
+	}
 	struct epoll_event evs[64];
 	for (;;) {
 		int n = epoll_wait(ep, evs, 64, -1);
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
+			if (fd == server_fd) {
+				on_server_readable();
+				continue;
+			}
 			if (fd != ls) {
 				if (conns[fd])
 					on_readable(ep, fd);
@@ -217,12 +331,15 @@ int main(int argc, char **argv)
 			int c = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
 			if (c < 0)
 				continue;
-			if (c >= MAX_FD || !(conns[c] = calloc(1, sizeof(floor_conn_t)))) {
+			if (c >= MAX_FD ||
+			    !(conns[c] = calloc(1, sizeof(floor_conn_t)))) {
 				close(c);
 				continue;
 			}
+			conns[c]->gen = ++next_gen;
 			/* Deferred accept: the first packet is already here. */
-			ev = (struct epoll_event){.events = EPOLLIN, .data.fd = c};
+			ev = (struct epoll_event){.events = EPOLLIN,
+						  .data.fd = c};
 			epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
 			on_readable(ep, c);
 		}

@@ -9,7 +9,9 @@
 #
 # login-floor answers every login and query with canned bytes and never
 # talks to PostgreSQL: its TPS is the most any pooler can reach on this
-# machine, whatever it does in user space. The CPU split gives, per
+# machine, whatever it does in user space. fwd-floor is the same program
+# forwarding each query to PostgreSQL over one pipelined connection: the
+# least any pooler can do for the query. The CPU split gives, per
 # transaction, the pooler's user and system time, the PostgreSQL cluster's
 # time and pgbench's own.
 # Environment: REPS [6], DURATION [5], BUILD [build-rel], SCALE [10],
@@ -30,6 +32,12 @@ cat >"$tmp/floor" <<EOF
 #!/bin/bash
 exec "$tmp/login-floor" "\$(awk -F' *= *' '/^listen_port/{print \$2}' "\${@: -1}")"
 EOF
+cat >"$tmp/fwd-floor" <<EOF
+#!/bin/bash
+ini=\${@: -1}
+exec "$tmp/login-floor" "\$(awk -F' *= *' '/^listen_port/{print \$2}' "\$ini")" \\
+	"\$(grep -o 'port=[0-9]*' "\$ini" | head -1 | cut -d= -f2)"
+EOF
 chmod 755 "$tmp"/*
 export BENCH_DATA=${BENCH_DATA:-/tmp/pooler-bench}
 export PGPORT=${PGPORT:-25452}
@@ -47,8 +55,8 @@ trap '"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1 || true; rm -rf "$tm
 row="-S -C -c 10 -j 2"
 if [ "$what" = all ] || [ "$what" = tps ]; then
 	CMD_pgbouncer125="$anchor {config}" CMD_pgswitch="$tmp/pgswitch {config}" \
-		CMD_floor="$tmp/floor {config}" \
-		TARGETS="pgbouncer125:transaction pgswitch:transaction floor:transaction" \
+		CMD_floor="$tmp/floor {config}" CMD_fwdfloor="$tmp/fwd-floor {config}" \
+		TARGETS="pgbouncer125:transaction pgswitch:transaction floor:transaction fwdfloor:transaction" \
 		TESTS="S-C-c10|$row" REPS=${REPS:-6} DURATION=${DURATION:-5} \
 		"$harness/run-matrix.sh"
 fi
@@ -87,5 +95,6 @@ if [ "$what" = all ] || [ "$what" = cpu ]; then
 		cpu_row "PgBouncer 1.25.2" "$anchor {config}"
 		cpu_row pgswitch "$tmp/pgswitch {config}"
 		cpu_row login-floor "$tmp/floor {config}"
+		cpu_row fwd-floor "$tmp/fwd-floor {config}"
 	done
 fi
