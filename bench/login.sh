@@ -21,11 +21,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 harness=${BENCH_HARNESS:-$root/../shared/bench}
 anchor=${ANCHOR:-$root/../shared/anchors/pgbouncer-1.25.2}
 build=${BUILD:-build-rel}
-cmake -S "$root" -B "$root/$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGSWITCH_TESTS=OFF >/dev/null
-cmake --build "$root/$build" -j2 >/dev/null
+. "$root/bench/lib.sh"
 tmp=$(mktemp -d /tmp/pgswitch-login.XXXXXX)
 chmod 755 "$tmp"
-cp "$root/$build/pgswitch" "$tmp/pgswitch"
+bench_build "$tmp/pgswitch"
 cc -std=c11 -O2 -o "$tmp/login-floor" "$root/bench/login-floor.c"
 # pooler-start.sh passes an ini: the floor only needs its listen_port.
 cat >"$tmp/floor" <<EOF
@@ -44,12 +43,7 @@ export PGPORT=${PGPORT:-25452}
 what=${1:-all}
 . "$harness/common.sh"
 
-if [ -d "$BENCH_DATA/pg-$PGPORT" ]; then
-	[ -f "$BENCH_DATA/pg-$PGPORT/postmaster.pid" ] &&
-		"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1
-	rm -rf "$BENCH_DATA/pg-$PGPORT"
-fi
-"$harness/pg-setup.sh" "$PGPORT" "${SCALE:-10}" >/dev/null
+bench_cluster
 trap '"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 
 row="-S -C -c 10 -j 2"

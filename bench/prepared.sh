@@ -18,22 +18,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 harness=${BENCH_HARNESS:-$root/../shared/bench}
 anchor=${ANCHOR:-$root/../shared/anchors/pgbouncer-1.25.2}
 build=${BUILD:-build-rel}
-# Always (incrementally) rebuilt: a stale binary would measure old code.
-cmake -S "$root" -B "$root/$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGSWITCH_TESTS=OFF >/dev/null
-cmake --build "$root/$build" -j2 >/dev/null
 bin=/tmp/pgswitch-bench-bin
-cp "$root/$build/pgswitch" "$bin"
-chmod 755 "$bin"
+. "$root/bench/lib.sh"
+bench_build "$bin"
 export BENCH_DATA=${BENCH_DATA:-/tmp/pooler-bench}
 export PGPORT=${PGPORT:-25452}
 what=${1:-all}
 
-if [ -d "$BENCH_DATA/pg-$PGPORT" ]; then
-	[ -f "$BENCH_DATA/pg-$PGPORT/postmaster.pid" ] &&
-		"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1
-	rm -rf "$BENCH_DATA/pg-$PGPORT"
-fi
-"$harness/pg-setup.sh" "$PGPORT" "${SCALE:-10}" >/dev/null
+bench_cluster
 trap '"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1 || true' EXIT
 
 if [ "$what" = all ] || [ "$what" = tps ]; then

@@ -9,7 +9,9 @@
 # Tests (as issue 3 asks): pgbench -S -c 50 in transaction mode, -c 200 in
 # session mode, plus select-1 at -c 50. Results land in $BENCH_DATA/results/
 # and the summary is printed; copy it into docs/benchmarks.md with the command.
-# Environment: REPS [3], DURATION [15], BUILD [build-rel], SCALE [10].
+# Environment: REPS [3], DURATION [15], BUILD [build-rel], SCALE [10],
+# PGPORT [25462]: below the kernel's ephemeral range (32768-60999), where
+# the churn of -C runs can hold a port and make the cluster's bind fail.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 harness=${BENCH_HARNESS:-$root/../shared/bench}
@@ -23,16 +25,11 @@ fi
 bin=/tmp/pgswitch-bench-bin
 cp "$root/$build/pgswitch" "$bin"; chmod 755 "$bin"
 export BENCH_DATA=${BENCH_DATA:-/tmp/pooler-bench}
-export PGPORT=${PGPORT:-55432}
+export PGPORT=${PGPORT:-25462}
 what=${1:-all}
 
-# A cluster left behind by an interrupted run: stop it by PID, remove it.
-if [ -d "$BENCH_DATA/pg-$PGPORT" ]; then
-	[ -f "$BENCH_DATA/pg-$PGPORT/postmaster.pid" ] &&
-		"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1
-	rm -rf "$BENCH_DATA/pg-$PGPORT"
-fi
-"$harness/pg-setup.sh" "$PGPORT" "${SCALE:-10}" >/dev/null
+. "$root/bench/lib.sh"
+bench_cluster
 trap '"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1 || true' EXIT
 
 if [ "$what" = all ] || [ "$what" = tps ]; then

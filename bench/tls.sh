@@ -10,7 +10,8 @@
 # Both poolers get the same ini (transaction mode, client_tls_sslmode =
 # require, a self-signed certificate made here); the server hop is plain.
 # Environment: REPS [3], DURATION [10], BUILD [build-rel], SCALE [10],
-# PGB125 [../shared/anchors/pgbouncer-1.25.2].
+# PGB125 [../shared/anchors/pgbouncer-1.25.2], PGPORT [25472] (below the
+# ephemeral range, as in run.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 harness=${BENCH_HARNESS:-$root/../shared/bench}
@@ -28,7 +29,7 @@ cp "$root/$build/pgswitch" "$bin"
 cp "$pgb125" /tmp/pgbouncer125-bench-bin
 chmod 755 "$bin" /tmp/pgbouncer125-bench-bin
 export BENCH_DATA=${BENCH_DATA:-/tmp/pooler-bench}
-export PGPORT=${PGPORT:-55432}
+export PGPORT=${PGPORT:-25472}
 
 certs=$BENCH_DATA/tls-certs
 mkdir -p "$certs"
@@ -40,12 +41,8 @@ fi
 if [ "$(id -u)" = 0 ]; then chown -R postgres "$certs"; fi
 chmod 600 "$certs/server.key"
 
-if [ -d "$BENCH_DATA/pg-$PGPORT" ]; then
-	[ -f "$BENCH_DATA/pg-$PGPORT/postmaster.pid" ] &&
-		"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1
-	rm -rf "$BENCH_DATA/pg-$PGPORT"
-fi
-"$harness/pg-setup.sh" "$PGPORT" "${SCALE:-10}" >/dev/null
+. "$root/bench/lib.sh"
+bench_cluster
 trap '"$harness/pg-setup.sh" stop "$PGPORT" >/dev/null 2>&1 || true' EXIT
 
 if [ "${PLAIN:-0}" = 1 ]; then
