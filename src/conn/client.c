@@ -146,27 +146,42 @@ static void tune_listeners(pgs_ctx_t *ctx, bool keepalive)
 }
 
 /* Two system calls less per login: TCP_NODELAY and SO_KEEPALIVE come
- * from the listener. Checked on the first socket accepted from a tuned
- * listener, then trusted; the socket accepted when tcp_keepalive has
- * changed (RELOAD, SET) retunes the listeners and gets them itself. */
+ * from the listener. A socket is cloned from the listener when its first
+ * bytes arrive, so the ones that arrived before the listener was tuned
+ * (at the first accept, or when tcp_keepalive changes by RELOAD or SET)
+ * carry none of it. They are accepted in order of arrival: each is tested
+ * and tuned in full until one shows the listener's options, which says
+ * every later one will; a kernel that never shows them is given up on. */
+#define INHERIT_MAX_MISSES 256
+
 static void tune_accepted(pgs_ctx_t *ctx, int fd, const sock_opts_t *so)
 {
 	if (!ctx->listen_tuned || ctx->listen_keepalive != so->keepalive) {
 		tune_listeners(ctx, so->keepalive);
+		ctx->accept_inherit = SOCK_INHERIT_UNTESTED;
+		ctx->inherit_misses = 0;
 		/* Both ways: it may carry the listener's old keepalive. */
 		sock_tune_listener(fd, so->keepalive);
 		sock_tune_accepted(fd, so);
 		return;
 	}
 	if (ctx->accept_inherit == SOCK_INHERIT_UNTESTED) {
-		ctx->accept_inherit =
-			sock_has_listener_tuning(fd, so->keepalive)
-				? SOCK_INHERIT_YES
-				: SOCK_INHERIT_NO;
+		if (sock_has_listener_tuning(fd, so->keepalive)) {
+			ctx->accept_inherit = SOCK_INHERIT_YES;
+		} else {
+			sock_tune_listener(fd, so->keepalive);
+			sock_tune_accepted(fd, so);
+			if (++ctx->inherit_misses < INHERIT_MAX_MISSES)
+				return;
+			ctx->accept_inherit = SOCK_INHERIT_NO;
+		}
 		log_msg(&ctx->log, LOG_DEBUG,
 			"accepted sockets inherit TCP_NODELAY and "
-			"SO_KEEPALIVE: %s",
-			sock_inherit_name(ctx->accept_inherit));
+			"SO_KEEPALIVE: %s (%d accepted before without them)",
+			sock_inherit_name(ctx->accept_inherit),
+			ctx->inherit_misses);
+		if (ctx->accept_inherit == SOCK_INHERIT_NO)
+			return;
 	}
 	if (ctx->accept_inherit == SOCK_INHERIT_YES)
 		sock_tune_accepted(fd, so);

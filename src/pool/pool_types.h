@@ -215,9 +215,11 @@ struct pgs_ctx {
 	/* TCP listeners carry TCP_NODELAY and the SO_KEEPALIVE of
 	 * listen_keepalive (client.c retunes them when tcp_keepalive
 	 * changes, by RELOAD or SET); accept_inherit says whether accepted
-	 * sockets are seen to take them. */
+	 * sockets are seen to take them, after inherit_misses that were
+	 * queued before the listener was tuned. */
 	bool listen_tuned, listen_keepalive;
 	sock_inherit_t accept_inherit;
+	int inherit_misses;
 	int signal_fd;
 
 	list_node_t dbs;

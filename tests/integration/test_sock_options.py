@@ -3,9 +3,13 @@ login): a logged-in client's socket on the pooler's side has its keepalive
 timer armed, and a RELOAD that turns tcp_keepalive off is seen by the next
 client, not by the one already connected (as PgBouncer applies it)."""
 
+import os
+import signal
 import socket
 
-from harness import IS_PGBOUNCER, wait_until
+import pytest
+
+from harness import IS_PGBOUNCER, RawClient, wait_until
 
 
 def pooler_side_timer(pooler_port, client_port):
@@ -65,3 +69,42 @@ def test_keepalive_from_listener_and_reload(pg, pooler_factory):
     assert timer == 2
     for c in (first, second, third):
         c.close()
+
+
+def test_sockets_queued_before_a_retune(pg, pooler_factory):
+    """Sockets that arrived before the listener was retuned carry its old
+    options: each is tuned in full, and the check settles on the first
+    socket that shows the new ones instead of giving up on inheritance
+    (it did once, under ASan, when the first logins raced the first
+    accept)."""
+    if IS_PGBOUNCER:
+        pytest.skip("pgswitch's accept path")
+    p = pooler_factory(extra={"verbose": "2"})
+    first, timer = timer_of_new_client(p)
+    assert timer == 2
+    first.close()
+    p.extra["tcp_keepalive"] = "0"
+    p.reload()
+    # Queued while the pooler cannot accept: cloned from the listener
+    # while it still has SO_KEEPALIVE on.
+    os.kill(p.proc.pid, signal.SIGSTOP)
+    try:
+        raws = [RawClient(p.port) for _ in range(3)]
+        for r in raws:
+            r.startup()
+    finally:
+        os.kill(p.proc.pid, signal.SIGCONT)
+    for r in raws:
+        while r.read_msg()[0] != b"Z":
+            pass
+        port = r.sock.getsockname()[1]
+        assert wait_until(lambda: pooler_side_timer(p.port, port)) == (0,), \
+            "a socket queued before the retune kept the old keepalive"
+    later, timer = timer_of_new_client(p)
+    assert timer == 0
+    log = p.log_text()
+    assert "SO_KEEPALIVE: yes (2 accepted before without them)" in log
+    assert "SO_KEEPALIVE: no" not in log
+    later.close()
+    for r in raws:
+        r.sock.close()
