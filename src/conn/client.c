@@ -160,33 +160,28 @@ static void tune_accepted(pgs_ctx_t *ctx, int fd, const sock_opts_t *so)
 		tune_listeners(ctx, so->keepalive);
 		ctx->accept_inherit = SOCK_INHERIT_UNTESTED;
 		ctx->inherit_misses = 0;
+	} else if (ctx->accept_inherit == SOCK_INHERIT_UNTESTED) {
+		sock_inherit_t seen = SOCK_INHERIT_UNTESTED;
+		if (sock_has_listener_tuning(fd, so->keepalive))
+			seen = SOCK_INHERIT_YES;
+		else if (++ctx->inherit_misses == INHERIT_MAX_MISSES)
+			seen = SOCK_INHERIT_NO;
+		if (seen != SOCK_INHERIT_UNTESTED) {
+			ctx->accept_inherit = seen;
+			log_msg(&ctx->log, LOG_DEBUG,
+				"accepted sockets inherit TCP_NODELAY and "
+				"SO_KEEPALIVE: %s (%d accepted before "
+				"without them)",
+				sock_inherit_name(seen), ctx->inherit_misses);
+		}
+	}
+	if (ctx->accept_inherit == SOCK_INHERIT_YES) {
+		sock_tune_accepted(fd, so);
+	} else {
 		/* Both ways: it may carry the listener's old keepalive. */
 		sock_tune_listener(fd, so->keepalive);
 		sock_tune_accepted(fd, so);
-		return;
 	}
-	if (ctx->accept_inherit == SOCK_INHERIT_UNTESTED) {
-		if (sock_has_listener_tuning(fd, so->keepalive)) {
-			ctx->accept_inherit = SOCK_INHERIT_YES;
-		} else {
-			sock_tune_listener(fd, so->keepalive);
-			sock_tune_accepted(fd, so);
-			if (++ctx->inherit_misses < INHERIT_MAX_MISSES)
-				return;
-			ctx->accept_inherit = SOCK_INHERIT_NO;
-		}
-		log_msg(&ctx->log, LOG_DEBUG,
-			"accepted sockets inherit TCP_NODELAY and "
-			"SO_KEEPALIVE: %s (%d accepted before without them)",
-			sock_inherit_name(ctx->accept_inherit),
-			ctx->inherit_misses);
-		if (ctx->accept_inherit == SOCK_INHERIT_NO)
-			return;
-	}
-	if (ctx->accept_inherit == SOCK_INHERIT_YES)
-		sock_tune_accepted(fd, so);
-	else
-		sock_tune(fd, so, true);
 }
 
 void client_accept(pgs_ctx_t *ctx, pgs_listener_t *l)
